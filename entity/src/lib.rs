@@ -1,0 +1,18 @@
+//! SeaORM models of tenantgate's tables, one file per table.
+//!
+//! Tables with an `organization_id` column are tenant tables: their primary key
+//! starts with `organization_id` and they are only ever queried through
+//! `tenantgate::tenant::TenantDb`. The others (`user`, `organization`, `session`,
+//! `refresh_token`, `signing_key`) are platform tables that belong to no single
+//! organization.
+
+pub mod contact;
+pub mod membership;
+pub mod organization;
+pub mod refresh_token;
+pub mod role;
+pub mod session;
+pub mod signing_key;
+pub mod user;
+
+pub use role::Role;

@@ -1,0 +1,24 @@
+//! Database migrations for tenantgate, named by date, each with `up` and `down`.
+//!
+//! Tables are created with portable SeaQuery builders so SQLite and PostgreSQL get the
+//! same shape. On PostgreSQL the migrations also create the non-privileged role
+//! `tenantgate_app`, grant it DML on every table, and put row-level security on every
+//! tenant table (see [`security`]).
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_platform_tables;
+mod m20261123_000002_tenant_tables;
+pub mod security;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261123_000001_platform_tables::Migration),
+            Box::new(m20261123_000002_tenant_tables::Migration),
+        ]
+    }
+}

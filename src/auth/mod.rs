@@ -1,0 +1,86 @@
+//! Who is calling. Authentication turns request headers into a [`Principal`]; nothing
+//! downstream reads headers again.
+//!
+//! - `Authorization: Bearer <access JWT>` → a user (see [`tokens`]);
+//! - nothing → anonymous.
+//!
+//! A credential that is present but invalid does not fail the request outright: the
+//! request runs as anonymous and remembers why, so that operations open to anyone
+//! (`logIn`, `refreshSession`) still work while a browser holds an expired token, and
+//! everything else answers `UNAUTHENTICATED` with the reason.
+
+pub mod keys;
+pub mod password;
+pub mod secrets;
+pub mod tokens;
+
+use uuid::Uuid;
+
+use crate::error::AppError;
+
+/// The authenticated caller of one request.
+#[derive(Clone, Debug)]
+pub enum Principal {
+    /// A person, by a valid access token.
+    User(UserPrincipal),
+    /// Nobody, or somebody whose credential was refused (`rejected` says why).
+    Anonymous { rejected: Option<String> },
+}
+
+/// A signed-in person, as their access token says.
+#[derive(Clone, Debug)]
+pub struct UserPrincipal {
+    pub user_id: Uuid,
+    pub session_id: Uuid,
+    /// The organization used when the request names none.
+    pub default_organization_id: Option<Uuid>,
+}
+
+impl Principal {
+    pub fn user(&self) -> Option<&UserPrincipal> {
+        match self {
+            Principal::User(user) => Some(user),
+            Principal::Anonymous { .. } => None,
+        }
+    }
+
+    /// The signed-in user, or `UNAUTHENTICATED` with the reason their credential failed.
+    pub fn require_user(&self) -> Result<&UserPrincipal, AppError> {
+        match self {
+            Principal::User(user) => Ok(user),
+            Principal::Anonymous { rejected: Some(reason) } => {
+                Err(AppError::unauthenticated(reason.clone()))
+            }
+            Principal::Anonymous { rejected: None } => {
+                Err(AppError::unauthenticated("sign in to do this"))
+            }
+        }
+    }
+}
+
+/// Reads the credential headers of a request.
+pub async fn authenticate(headers: &http::HeaderMap, tokens: &tokens::TokenService) -> Principal {
+    let Some(value) = headers.get(http::header::AUTHORIZATION) else {
+        return Principal::Anonymous { rejected: None };
+    };
+    let rejected = |reason: &str| Principal::Anonymous {
+        rejected: Some(reason.to_owned()),
+    };
+    let Ok(value) = value.to_str() else {
+        return rejected("the Authorization header is not valid text");
+    };
+    let Some(token) = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+    else {
+        return rejected("the Authorization header must be `Bearer <token>`");
+    };
+    match tokens.verify_access_token(token.trim()).await {
+        Ok(claims) => Principal::User(UserPrincipal {
+            user_id: claims.sub,
+            session_id: claims.sid,
+            default_organization_id: claims.org,
+        }),
+        Err(reason) => rejected(reason),
+    }
+}

@@ -1,0 +1,130 @@
+//! Access tokens (short-lived EdDSA JWTs) and opaque tokens (refresh tokens, later
+//! invitation and reset tokens: random, shown once, stored as SHA-256).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, Header, Validation};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::keys::KeyStore;
+use crate::error::AppError;
+
+/// The `typ` header of access tokens (RFC 9068), checked so no other JWT passes for one.
+const ACCESS_TOKEN_TYPE: &str = "at+jwt";
+const LEEWAY_SECS: u64 = 30;
+
+/// What an access token says.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub aud: String,
+    /// The user.
+    pub sub: Uuid,
+    /// The session the token was issued for; revoking it ends the token too.
+    pub sid: Uuid,
+    /// The user's default organization when the token was issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<Uuid>,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+/// Issues and verifies access tokens.
+#[derive(Clone)]
+pub struct TokenService {
+    keys: Arc<KeyStore>,
+    issuer: String,
+    audience: String,
+    ttl: Duration,
+}
+
+/// A freshly issued access token.
+pub struct IssuedAccessToken {
+    pub token: String,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl TokenService {
+    pub fn new(keys: Arc<KeyStore>, issuer: String, audience: String, ttl: Duration) -> Self {
+        TokenService {
+            keys,
+            issuer,
+            audience,
+            ttl,
+        }
+    }
+
+    pub fn keys(&self) -> &KeyStore {
+        &self.keys
+    }
+
+    pub fn issue_access_token(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        organization_id: Option<Uuid>,
+    ) -> Result<IssuedAccessToken, AppError> {
+        let now = chrono::Utc::now();
+        let expires_at = now
+            + chrono::Duration::from_std(self.ttl).map_err(AppError::internal)?;
+        let claims = AccessClaims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: user_id,
+            sid: session_id,
+            org: organization_id,
+            iat: now.timestamp(),
+            exp: expires_at.timestamp(),
+        };
+        let (kid, key) = self.keys.signing_key();
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(kid);
+        header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
+        let token = jsonwebtoken::encode(&header, &claims, &key).map_err(AppError::internal)?;
+        Ok(IssuedAccessToken { token, expires_at })
+    }
+
+    /// Checks signature (EdDSA only), `kid`, `typ`, `iss`, `aud` and `exp`. The error is a
+    /// reason fit for the client.
+    pub async fn verify_access_token(&self, token: &str) -> Result<AccessClaims, &'static str> {
+        const INVALID: &str = "the access token is invalid";
+        let header = jsonwebtoken::decode_header(token).map_err(|_| INVALID)?;
+        if header.alg != Algorithm::EdDSA || header.typ.as_deref() != Some(ACCESS_TOKEN_TYPE) {
+            return Err(INVALID);
+        }
+        let kid = header.kid.ok_or(INVALID)?;
+        let key = self.keys.verifying_key(&kid).await.ok_or(INVALID)?;
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = LEEWAY_SECS;
+        jsonwebtoken::decode::<AccessClaims>(token, &key, &validation)
+            .map(|data| data.claims)
+            .map_err(|error| match error.kind() {
+                ErrorKind::ExpiredSignature => "the access token has expired",
+                _ => INVALID,
+            })
+    }
+}
+
+/// A new random token with `prefix` (256 bits), and the SHA-256 that is stored for it.
+pub fn new_opaque_token(prefix: &str) -> (String, Vec<u8>) {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let token = format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes));
+    let hash = hash_opaque_token(&token);
+    (token, hash)
+}
+
+/// The stored form of an opaque token.
+pub fn hash_opaque_token(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}

@@ -1,0 +1,190 @@
+//! Settings, each with a doc comment, a flag, an environment name and a safe default, so
+//! `tenantgate serve` runs with no configuration and `--help` documents everything.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A secret string that never prints.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(****)")
+    }
+}
+
+/// Where the data lives.
+#[derive(Clone, Debug, clap::Args)]
+pub struct DatabaseConfig {
+    /// Database URL: `sqlite://FILE?mode=rwc` (the default, a file in the working directory)
+    /// or `postgres://USER:PASSWORD@HOST/DB`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://tenantgate.db?mode=rwc")]
+    pub database_url: String,
+
+    /// Largest number of pooled database connections.
+    #[arg(long, env = "TENANTGATE_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+}
+
+/// Everything `serve` needs.
+#[derive(Clone, Debug, clap::Args)]
+pub struct ServeConfig {
+    /// Address to listen on.
+    #[arg(long, env = "TENANTGATE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    #[command(flatten)]
+    pub database: DatabaseConfig,
+
+    /// Base64 of 32 random bytes that encrypts stored secrets (signing keys). Required
+    /// with PostgreSQL; on SQLite a key file is created beside the database when unset.
+    #[arg(long, env = "TENANTGATE_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<Secret>,
+
+    /// Key file used when no master key is given (default: `<database file>.key`).
+    #[arg(long, env = "TENANTGATE_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
+
+    /// `iss` of issued access tokens, checked on every request.
+    #[arg(long, env = "TENANTGATE_ISSUER", default_value = "tenantgate")]
+    pub issuer: String,
+
+    /// `aud` of issued access tokens, checked on every request.
+    #[arg(long, env = "TENANTGATE_AUDIENCE", default_value = "tenantgate-api")]
+    pub audience: String,
+
+    /// Lifetime of access tokens, in seconds.
+    #[arg(long, env = "TENANTGATE_ACCESS_TOKEN_TTL", default_value_t = 900)]
+    pub access_token_ttl_secs: u64,
+
+    /// Lifetime of a session's refresh token, in seconds (default one day).
+    #[arg(long, env = "TENANTGATE_REFRESH_TTL", default_value_t = 86_400)]
+    pub refresh_ttl_secs: u64,
+
+    /// Lifetime of a "remember me" session, in seconds (default 30 days).
+    #[arg(long, env = "TENANTGATE_REMEMBER_ME_TTL", default_value_t = 2_592_000)]
+    pub remember_me_ttl_secs: u64,
+
+    /// Largest accepted request body, in bytes (larger ones answer 413).
+    #[arg(long, env = "TENANTGATE_BODY_LIMIT", default_value_t = 1024 * 1024)]
+    pub body_limit: usize,
+
+    /// Requests running longer than this many seconds are cut off.
+    #[arg(long, env = "TENANTGATE_REQUEST_TIMEOUT", default_value_t = 10)]
+    pub request_timeout_secs: u64,
+
+    #[command(flatten)]
+    pub limits: QueryLimits,
+
+    /// Password hashes computed at once; more log-ins wait (each takes 19 MiB).
+    #[arg(long, env = "TENANTGATE_HASH_CONCURRENCY", default_value_t = 4)]
+    pub hash_concurrency: usize,
+
+    /// Origins allowed to call the API from a browser (comma-separated); none by default.
+    #[arg(long, env = "TENANTGATE_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
+    /// Development mode: field suggestions in error messages.
+    #[arg(long, env = "TENANTGATE_DEV", default_value_t = false)]
+    pub dev: bool,
+
+    /// Log format: `pretty` or `json`.
+    #[arg(long, env = "TENANTGATE_LOG_FORMAT", default_value = "pretty")]
+    pub log_format: LogFormat,
+}
+
+/// Limits on what one GraphQL operation may ask for.
+#[derive(Clone, Debug, clap::Args)]
+pub struct QueryLimits {
+    /// Deepest selection nesting of ordinary fields.
+    #[arg(long, env = "TENANTGATE_MAX_DEPTH", default_value_t = 12)]
+    pub max_depth: usize,
+    /// Deepest nesting inside `__schema`/`__type` (the standard introspection query needs ~14).
+    #[arg(long, env = "TENANTGATE_MAX_INTROSPECTION_DEPTH", default_value_t = 20)]
+    pub max_introspection_depth: usize,
+    /// Largest query complexity (each field counts 1; lists count `first` times their items).
+    #[arg(long, env = "TENANTGATE_MAX_COMPLEXITY", default_value_t = 2000)]
+    pub max_complexity: usize,
+    /// Most aliases in one operation.
+    #[arg(long, env = "TENANTGATE_MAX_ALIASES", default_value_t = 50)]
+    pub max_aliases: usize,
+    /// Most directives in one operation.
+    #[arg(long, env = "TENANTGATE_MAX_DIRECTIVES", default_value_t = 50)]
+    pub max_directives: usize,
+    /// Most operations in one batched request.
+    #[arg(long, env = "TENANTGATE_MAX_BATCH", default_value_t = 10)]
+    pub max_batch: usize,
+    /// Deepest bracket nesting the parser accepts.
+    #[arg(long, env = "TENANTGATE_MAX_PARSER_DEPTH", default_value_t = 32)]
+    pub max_parser_depth: usize,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        QueryLimits {
+            max_depth: 12,
+            max_introspection_depth: 20,
+            max_complexity: 2000,
+            max_aliases: 50,
+            max_directives: 50,
+            max_batch: 10,
+            max_parser_depth: 32,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+impl ServeConfig {
+    pub fn access_token_ttl(&self) -> Duration {
+        Duration::from_secs(self.access_token_ttl_secs)
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+
+    /// The default configuration, as `serve` with no flags and no environment would use.
+    pub fn with_database(database_url: impl Into<String>) -> Self {
+        ServeConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database: DatabaseConfig {
+                database_url: database_url.into(),
+                db_max_connections: 16,
+            },
+            master_key: None,
+            master_key_file: None,
+            issuer: "tenantgate".into(),
+            audience: "tenantgate-api".into(),
+            access_token_ttl_secs: 900,
+            refresh_ttl_secs: 86_400,
+            remember_me_ttl_secs: 2_592_000,
+            body_limit: 1024 * 1024,
+            request_timeout_secs: 10,
+            limits: QueryLimits::default(),
+            hash_concurrency: 4,
+            cors_origins: Vec::new(),
+            dev: false,
+            log_format: LogFormat::Pretty,
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! Contacts: the first CRM data, and the proof of the isolation walls.
+
+mod service;
+
+use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use crate::error::GqlResult;
+use crate::graphql::ContextExt;
+use crate::graphql::guards::RoleGuard;
+use crate::graphql::pagination::Page;
+use entity::{Role, contact};
+
+/// A person or company the organization deals with.
+#[derive(SimpleObject, Clone)]
+pub struct Contact {
+    pub id: ID,
+    pub name: String,
+    pub email: Option<String>,
+    /// Normalised to `+` and digits.
+    pub phone: Option<String>,
+    /// The member responsible for this contact.
+    pub owner_id: Option<ID>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<contact::Model> for Contact {
+    fn from(model: contact::Model) -> Self {
+        Contact {
+            id: ID(model.id.to_string()),
+            name: model.name,
+            email: model.email,
+            phone: model.phone,
+            owner_id: model.owner_id.map(|id| ID(id.to_string())),
+            created_at: model.created_at,
+            updated_at: model.updated_at,
+        }
+    }
+}
+
+#[derive(InputObject)]
+pub struct CreateContactInput {
+    /// 1–200 characters.
+    pub name: String,
+    /// Unique among the organization's contacts.
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    /// A member of the organization; defaults to you.
+    pub owner_id: Option<ID>,
+}
+
+/// Omitted fields stay as they are; `null` clears `email`, `phone` and `ownerId`.
+#[derive(InputObject)]
+pub struct UpdateContactInput {
+    pub name: Option<String>,
+    pub email: MaybeUndefined<String>,
+    pub phone: MaybeUndefined<String>,
+    pub owner_id: MaybeUndefined<ID>,
+}
+
+#[derive(InputObject, Default)]
+pub struct ContactFilter {
+    /// Case-insensitive substring of the name or email.
+    pub search: Option<String>,
+    /// Only contacts of this owner.
+    pub owner_id: Option<ID>,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ContactOrderField {
+    /// Creation time (the default).
+    #[default]
+    CreatedAt,
+    Name,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OrderDirection {
+    Asc,
+    /// Newest or last first (the default).
+    #[default]
+    Desc,
+}
+
+#[derive(InputObject, Default)]
+pub struct ContactOrder {
+    #[graphql(default)]
+    pub field: ContactOrderField,
+    #[graphql(default)]
+    pub direction: OrderDirection,
+}
+
+#[derive(Default)]
+pub struct ContactQuery;
+
+#[Object]
+impl ContactQuery {
+    /// The organization's contacts, a page at a time (`first` 1–100, default 20).
+    #[graphql(
+        guard = "RoleGuard::new(Role::Viewer)",
+        complexity = "first.unwrap_or(20).clamp(1, 100) as usize * child_complexity"
+    )]
+    async fn contacts(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<ContactFilter>,
+        order_by: Option<ContactOrder>,
+    ) -> GqlResult<Page<Contact>> {
+        Ok(service::list(
+            ctx.request()?.tenant()?,
+            first,
+            after,
+            filter.unwrap_or_default(),
+            order_by.unwrap_or_default(),
+        )
+        .await?)
+    }
+
+    /// One contact; `NOT_FOUND` when this organization has none with this id.
+    #[graphql(guard = "RoleGuard::new(Role::Viewer)")]
+    async fn contact(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<Contact>> {
+        Ok(Some(service::get(ctx.request()?.tenant()?, &id).await?.into()))
+    }
+}
+
+#[derive(Default)]
+pub struct ContactMutation;
+
+#[Object]
+impl ContactMutation {
+    /// Adds a contact. MEMBER or higher.
+    #[graphql(guard = "RoleGuard::new(Role::Member)")]
+    async fn create_contact(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateContactInput,
+    ) -> GqlResult<Contact> {
+        Ok(service::create(ctx.request()?.tenant()?, input).await?.into())
+    }
+
+    /// Changes a contact. MEMBER for contacts they own, MANAGER or higher for any.
+    #[graphql(guard = "RoleGuard::new(Role::Member)")]
+    async fn update_contact(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateContactInput,
+    ) -> GqlResult<Contact> {
+        Ok(service::update(ctx.request()?.tenant()?, &id, input).await?.into())
+    }
+
+    /// Deletes a contact and answers its id. MEMBER for contacts they own, MANAGER or
+    /// higher for any.
+    #[graphql(guard = "RoleGuard::new(Role::Member)")]
+    async fn delete_contact(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ID> {
+        service::delete(ctx.request()?.tenant()?, &id).await?;
+        Ok(id)
+    }
+}

@@ -1,0 +1,147 @@
+//! The one table of error codes. Every failure a client can see is an [`AppError`]; each
+//! variant declares its GraphQL `extensions.code` here and nowhere else. Internal errors
+//! are logged with the request id (from the request span) and masked to clients.
+
+use std::time::Duration;
+
+/// What went wrong, as a client should understand it.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The caller is not signed in, or their credentials are invalid or expired.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The caller is known but may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// No such thing in the caller's organization (also what other organizations' ids answer).
+    #[error("{what} not found")]
+    NotFound { what: &'static str },
+    /// A value the client sent is invalid; `field` names it as the client spelled it.
+    #[error("{message}")]
+    BadUserInput { field: String, message: String },
+    /// The request collides with existing data (a taken slug or email, a duplicate).
+    #[error("{message}")]
+    Conflict { field: String, message: String },
+    /// Too many attempts; try again after the given time.
+    #[error("too many attempts, try again in {} seconds", retry_after.as_secs().max(1))]
+    RateLimited { retry_after: Duration },
+    /// The query exceeds a limit (depth, complexity, aliases, directives, nesting).
+    #[error("{0}")]
+    QueryTooComplex(String),
+    /// Anything the client cannot fix. The detail is logged, never sent.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl AppError {
+    /// The `extensions.code` of this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::Unauthenticated(_) => "UNAUTHENTICATED",
+            AppError::Forbidden(_) => "FORBIDDEN",
+            AppError::NotFound { .. } => "NOT_FOUND",
+            AppError::BadUserInput { .. } => "BAD_USER_INPUT",
+            AppError::Conflict { .. } => "CONFLICT",
+            AppError::RateLimited { .. } => "RATE_LIMITED",
+            AppError::QueryTooComplex(_) => "QUERY_TOO_COMPLEX",
+            AppError::Internal(_) => "INTERNAL",
+        }
+    }
+
+    pub fn bad_input(field: impl Into<String>, message: impl Into<String>) -> Self {
+        AppError::BadUserInput {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn conflict(field: impl Into<String>, message: impl Into<String>) -> Self {
+        AppError::Conflict {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(what: &'static str) -> Self {
+        AppError::NotFound { what }
+    }
+
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        AppError::Unauthenticated(message.into())
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        AppError::Forbidden(message.into())
+    }
+
+    pub fn internal(error: impl Into<anyhow::Error>) -> Self {
+        AppError::Internal(error.into())
+    }
+}
+
+impl From<sea_orm::DbErr> for AppError {
+    fn from(error: sea_orm::DbErr) -> Self {
+        AppError::Internal(error.into())
+    }
+}
+
+/// Gives a GraphQL error its `extensions`: from the [`AppError`] it was made of (resolvers
+/// return `AppError`s, which async-graphql keeps as the error's source), else from the
+/// kind of failure async-graphql itself reports (parse and validation errors). Internal
+/// errors are logged here, once, and tagged with the request id so the log line can be
+/// found from what the client saw.
+pub fn annotate(error: &mut async_graphql::ServerError, request_id: &str) {
+    let source = error.source.clone();
+    let app_error = source
+        .as_deref()
+        .and_then(|source| source.downcast_ref::<AppError>());
+    let code = match app_error {
+        Some(app_error) => app_error.code(),
+        None => match error.extensions.as_ref().and_then(|e| e.get("code")) {
+            Some(async_graphql::Value::String(code)) => {
+                // Already annotated (e.g. built by the HTTP layer).
+                let _ = code;
+                return;
+            }
+            _ => classify_library_error(&error.message),
+        },
+    };
+    let extensions = error.extensions.get_or_insert_with(Default::default);
+    extensions.set("code", code);
+    match app_error {
+        Some(AppError::BadUserInput { field, .. }) | Some(AppError::Conflict { field, .. }) => {
+            extensions.set("field", field.as_str());
+        }
+        Some(AppError::RateLimited { retry_after }) => {
+            extensions.set("retryAfter", retry_after.as_secs().max(1));
+        }
+        Some(AppError::Internal(source)) => {
+            tracing::error!(error = ?source, request_id, "internal error");
+        }
+        _ => {}
+    }
+    if code == "INTERNAL" && !request_id.is_empty() {
+        extensions.set("requestId", request_id);
+    }
+}
+
+/// async-graphql's own errors carry no code: its limit errors are `QUERY_TOO_COMPLEX`,
+/// everything else it reports (syntax, unknown fields, bad variables) is the client's.
+fn classify_library_error(message: &str) -> &'static str {
+    let message = message.to_ascii_lowercase();
+    if message.contains("too deep")
+        || message.contains("too complex")
+        || message.contains("recursion depth")
+        || message.contains("directives")
+    {
+        "QUERY_TOO_COMPLEX"
+    } else {
+        "BAD_USER_INPUT"
+    }
+}
+
+/// Shorthand for results whose error a client may see.
+pub type AppResult<T> = Result<T, AppError>;
+
+/// What resolvers return: an [`AppError`] converts into it with `?`, kept as the source.
+pub type GqlResult<T> = async_graphql::Result<T>;

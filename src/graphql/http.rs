@@ -1,0 +1,431 @@
+//! GraphQL over HTTP (the GraphQL-over-HTTP spec): `POST /graphql` with a JSON body
+//! (single or batched), `GET /graphql` for queries only (mutations answer 405), GraphiQL
+//! for browsers. Each operation runs in its own transaction, committed only when a
+//! mutation succeeded as a whole.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use async_graphql::{Value, Variables};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::limits;
+use crate::auth::{self, Principal};
+use crate::error::AppError;
+use crate::server::AppState;
+use crate::tenant::{ClientInfo, OperationKind, OrganizationChoice, RequestContext};
+
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+const JSON: &str = "application/json";
+const ORGANIZATION_HEADER: &str = "x-organization-id";
+
+/// One operation as clients send it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawOperation {
+    query: Option<serde_json::Value>,
+    operation_name: Option<serde_json::Value>,
+    variables: Option<serde_json::Value>,
+}
+
+/// The media type the client reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ResponseType {
+    /// `application/graphql-response+json`: request errors get 4xx statuses.
+    GraphqlResponse,
+    /// `application/json` (legacy): 200 for every well-formed request.
+    Json,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Method {
+    Get,
+    Post,
+}
+
+/// The result of one operation, before it becomes a body.
+struct Outcome {
+    body: serde_json::Value,
+    /// The request failed before execution (no `data`).
+    request_error: bool,
+    /// A mutation over GET.
+    method_not_allowed: bool,
+}
+
+fn response_type(headers: &HeaderMap) -> Option<ResponseType> {
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return Some(ResponseType::Json);
+    };
+    let types: Vec<&str> = accept
+        .split(',')
+        .map(|part| part.split(';').next().unwrap_or("").trim())
+        .collect();
+    if types.contains(&GRAPHQL_RESPONSE) {
+        Some(ResponseType::GraphqlResponse)
+    } else if types
+        .iter()
+        .any(|t| *t == JSON || *t == "*/*" || *t == "application/*")
+    {
+        Some(ResponseType::Json)
+    } else {
+        None
+    }
+}
+
+fn error_body(error: &AppError) -> serde_json::Value {
+    let mut extensions = json!({ "code": error.code() });
+    if let AppError::BadUserInput { field, .. } = error {
+        extensions["field"] = json!(field);
+    }
+    json!({ "errors": [{ "message": error.to_string(), "extensions": extensions }] })
+}
+
+fn reply(status: StatusCode, content_type: &'static str, body: serde_json::Value) -> Response {
+    let mut response = (status, body.to_string()).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+fn request_failure(status: StatusCode, error: &AppError) -> Response {
+    reply(status, JSON, error_body(error))
+}
+
+/// `POST /graphql`.
+pub async fn post(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Some(response_type) = response_type(&headers) else {
+        return request_failure(
+            StatusCode::NOT_ACCEPTABLE,
+            &AppError::bad_input("Accept", format!("accept {GRAPHQL_RESPONSE} or {JSON}")),
+        );
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    if !matches!(content_type.as_deref(), Some(JSON) | Some(GRAPHQL_RESPONSE)) {
+        return request_failure(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            &AppError::bad_input("Content-Type", format!("send the request as {JSON}")),
+        );
+    }
+    let bytes = match axum::body::to_bytes(body, state.body_limit).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return request_failure(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &AppError::bad_input(
+                    "body",
+                    format!("the request body is larger than {} bytes", state.body_limit),
+                ),
+            );
+        }
+    };
+    let parsed: serde_json::Value = match serde_json::from_slice(&bytes) {
+        Ok(value) => value,
+        Err(error) => {
+            return request_failure(
+                StatusCode::BAD_REQUEST,
+                &AppError::bad_input("body", format!("the body is not valid JSON: {error}")),
+            );
+        }
+    };
+    let (operations, batched) = match parsed {
+        serde_json::Value::Array(items) => {
+            if items.is_empty() || items.len() > state.limits.max_batch {
+                return request_failure(
+                    StatusCode::BAD_REQUEST,
+                    &AppError::bad_input(
+                        "body",
+                        format!(
+                            "a batch holds 1 to {} operations, not {}",
+                            state.limits.max_batch,
+                            items.len()
+                        ),
+                    ),
+                );
+            }
+            (items, true)
+        }
+        single => (vec![single], false),
+    };
+    let mut raw = Vec::with_capacity(operations.len());
+    for operation in operations {
+        match serde_json::from_value::<RawOperation>(operation) {
+            Ok(operation) => raw.push(operation),
+            Err(_) => {
+                return request_failure(
+                    StatusCode::BAD_REQUEST,
+                    &AppError::bad_input("body", "each operation must be a JSON object"),
+                );
+            }
+        }
+    }
+    run(&state, peer, &headers, Method::Post, raw, batched, response_type).await
+}
+
+/// Query-string parameters of `GET /graphql`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GetParams {
+    query: Option<String>,
+    operation_name: Option<String>,
+    variables: Option<String>,
+}
+
+/// `GET /graphql`: GraphiQL for browsers, queries for clients.
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(params): Query<GetParams>,
+) -> Response {
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    let Some(query) = params.query else {
+        if wants_html {
+            return Html(super::graphiql::PAGE).into_response();
+        }
+        return request_failure(
+            StatusCode::BAD_REQUEST,
+            &AppError::bad_input("query", "the `query` parameter is required"),
+        );
+    };
+    let Some(response_type) = response_type(&headers) else {
+        return request_failure(
+            StatusCode::NOT_ACCEPTABLE,
+            &AppError::bad_input("Accept", format!("accept {GRAPHQL_RESPONSE} or {JSON}")),
+        );
+    };
+    let variables = match params.variables {
+        None => None,
+        Some(text) => match serde_json::from_str(&text) {
+            Ok(value) => Some(value),
+            Err(_) => {
+                return request_failure(
+                    StatusCode::BAD_REQUEST,
+                    &AppError::bad_input("variables", "must be a JSON object"),
+                );
+            }
+        },
+    };
+    let operation = RawOperation {
+        query: Some(serde_json::Value::String(query)),
+        operation_name: params.operation_name.map(serde_json::Value::String),
+        variables,
+    };
+    run(&state, peer, &headers, Method::Get, vec![operation], false, response_type).await
+}
+
+async fn run(
+    state: &AppState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    method: Method,
+    operations: Vec<RawOperation>,
+    batched: bool,
+    response_type: ResponseType,
+) -> Response {
+    let principal = auth::authenticate(headers, &state.tokens).await;
+    let choice = match headers.get(ORGANIZATION_HEADER) {
+        None => OrganizationChoice::Default,
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|text| uuid::Uuid::parse_str(text.trim()).ok())
+            .map_or(OrganizationChoice::Malformed, OrganizationChoice::Named),
+    };
+    let client = ClientInfo {
+        ip: Some(peer.ip().to_string()),
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    };
+    let request_id = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+
+    let mut outcomes = Vec::with_capacity(operations.len());
+    for operation in operations {
+        let outcome = execute(
+            state,
+            operation,
+            method,
+            principal.clone(),
+            choice.clone(),
+            client.clone(),
+            &request_id,
+        )
+        .await;
+        if outcome.method_not_allowed {
+            let mut response = request_failure(
+                StatusCode::METHOD_NOT_ALLOWED,
+                &AppError::bad_input("query", "mutations must be sent with POST"),
+            );
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("POST"));
+            return response;
+        }
+        outcomes.push(outcome);
+    }
+
+    let content_type = match response_type {
+        ResponseType::GraphqlResponse => GRAPHQL_RESPONSE,
+        ResponseType::Json => JSON,
+    };
+    if batched {
+        let bodies = outcomes.into_iter().map(|o| o.body).collect();
+        return reply(StatusCode::OK, content_type, serde_json::Value::Array(bodies));
+    }
+    let Some(outcome) = outcomes.pop() else {
+        return request_failure(
+            StatusCode::BAD_REQUEST,
+            &AppError::bad_input("body", "no operation"),
+        );
+    };
+    let status = if response_type == ResponseType::GraphqlResponse && outcome.request_error {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    reply(status, content_type, outcome.body)
+}
+
+fn request_error(error: AppError) -> Outcome {
+    Outcome {
+        body: error_body(&error),
+        request_error: true,
+        method_not_allowed: false,
+    }
+}
+
+async fn execute(
+    state: &AppState,
+    operation: RawOperation,
+    method: Method,
+    principal: Principal,
+    choice: OrganizationChoice,
+    client: ClientInfo,
+    request_id: &str,
+) -> Outcome {
+    let query = match operation.query {
+        Some(serde_json::Value::String(query)) => query,
+        _ => return request_error(AppError::bad_input("query", "must be a string")),
+    };
+    let operation_name = match operation.operation_name {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(name)) => Some(name),
+        Some(_) => return request_error(AppError::bad_input("operationName", "must be a string")),
+    };
+    let variables = match operation.variables {
+        None | Some(serde_json::Value::Null) => Variables::default(),
+        Some(value @ serde_json::Value::Object(_)) => Variables::from_json(value),
+        Some(_) => return request_error(AppError::bad_input("variables", "must be an object")),
+    };
+
+    if let Err(error) = limits::check_nesting(&query, state.limits.max_parser_depth) {
+        return request_error(error);
+    }
+    let mut request = async_graphql::Request::new(query).variables(variables);
+    if let Some(name) = &operation_name {
+        request = request.operation_name(name.clone());
+    }
+    let kind = {
+        let document = match request.parsed_query() {
+            Ok(document) => document,
+            Err(error) => {
+                return request_error(AppError::bad_input("query", error.message));
+            }
+        };
+        let selected = match limits::select_operation(document, operation_name.as_deref()) {
+            Ok(selected) => selected,
+            Err(error) => return request_error(error),
+        };
+        if let Err(error) = limits::check_operation(document, selected, &state.limits) {
+            return request_error(error);
+        }
+        if limits::is_mutation(selected) {
+            OperationKind::Mutation
+        } else {
+            OperationKind::Query
+        }
+    };
+    if kind == OperationKind::Mutation && method == Method::Get {
+        return Outcome {
+            body: serde_json::Value::Null,
+            request_error: true,
+            method_not_allowed: true,
+        };
+    }
+
+    let context = match RequestContext::establish(&state.db, kind, principal, choice, client).await
+    {
+        Ok(context) => context,
+        Err(error) => {
+            let error = async_graphql::Error::from(error);
+            let mut server_error = error.into_server_error(Default::default());
+            crate::error::annotate(&mut server_error, request_id);
+            return Outcome {
+                body: json!({ "errors": [server_error] }),
+                request_error: true,
+                method_not_allowed: false,
+            };
+        }
+    };
+    // The request's copy is dropped with the request, so the context (and with it the
+    // transaction) has a single owner again when execution ends.
+    let context = Arc::new(context);
+    let mut response = state.schema.execute(request.data(context.clone())).await;
+    let Ok(context) = Arc::try_unwrap(context) else {
+        return request_error(AppError::internal(anyhow::anyhow!(
+            "the request context outlived its request"
+        )));
+    };
+
+    let failed = !response.errors.is_empty();
+    let commit = !(kind == OperationKind::Mutation && failed);
+    if let Err(error) = context.finish(commit).await {
+        let error = async_graphql::Error::from(error);
+        response = async_graphql::Response::from_errors(vec![error.into_server_error(Default::default())]);
+    } else if !commit {
+        // All or nothing: whatever the earlier fields returned was rolled back.
+        response.data = Value::Null;
+    }
+
+    let failed_before_execution = response.data == Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty());
+    for error in &mut response.errors {
+        crate::error::annotate(error, request_id);
+    }
+    let mut body = match serde_json::to_value(&response) {
+        Ok(body) => body,
+        Err(error) => return request_error(AppError::internal(error)),
+    };
+    if failed_before_execution && let Some(object) = body.as_object_mut() {
+        object.remove("data");
+    }
+    Outcome {
+        body,
+        request_error: failed_before_execution,
+        method_not_allowed: false,
+    }
+}

@@ -1,0 +1,115 @@
+//! Schema assembly, guards, limits, pagination and the GraphQL-over-HTTP endpoint. The
+//! fields themselves live with their capability (`sessions/`, `organizations/`,
+//! `contacts/`).
+
+pub mod graphiql;
+pub mod guards;
+pub mod http;
+pub mod limits;
+pub mod pagination;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_graphql::{Context, EmptySubscription, Enum, MergedObject, Schema};
+
+use crate::auth::password::PasswordHasherPool;
+use crate::auth::tokens::TokenService;
+use crate::config::QueryLimits;
+use crate::contacts::{ContactMutation, ContactQuery};
+use crate::error::AppError;
+use crate::organizations::{OrganizationMutation, OrganizationQuery};
+use crate::sessions::{SessionMutation, SessionQuery};
+use crate::tenant::RequestContext;
+
+/// Every query field, merged from the capabilities.
+#[derive(MergedObject, Default)]
+pub struct QueryRoot(SessionQuery, OrganizationQuery, ContactQuery);
+
+/// Every mutation field, merged from the capabilities. Several mutations in one request
+/// run in order, in one transaction: all or nothing.
+#[derive(MergedObject, Default)]
+pub struct MutationRoot(SessionMutation, OrganizationMutation, ContactMutation);
+
+pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+
+/// Services resolvers need beyond the request's own context.
+#[derive(Clone)]
+pub struct Services {
+    pub tokens: TokenService,
+    pub passwords: PasswordHasherPool,
+    pub refresh_lifetime: Duration,
+    pub remember_me_lifetime: Duration,
+}
+
+impl Services {
+    /// How long a session may go without refreshing.
+    pub fn session_lifetime(&self, remember_me: bool) -> Duration {
+        if remember_me {
+            self.remember_me_lifetime
+        } else {
+            self.refresh_lifetime
+        }
+    }
+}
+
+/// A member's role in an organization, highest first.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(remote = "entity::Role")]
+pub enum Role {
+    /// Everything, including billing, ownership transfer and deleting the organization.
+    Owner,
+    /// Members, invitations, API keys, channel configurations, settings and the audit log.
+    Admin,
+    /// Any contact, and analytics.
+    Manager,
+    /// Contact details (PII); creates contacts, conversations, messages and events.
+    Member,
+    /// Reads the organization, its members and CRM data without personal details.
+    Viewer,
+}
+
+/// Builds the schema with the configured limits. `services` is `None` only when the
+/// schema is built to print its SDL.
+pub fn build_schema(limits: &QueryLimits, dev: bool, services: Option<Arc<Services>>) -> AppSchema {
+    let mut builder = Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
+        // The cheaper, more specific checks run first in `limits`; these are the backstop.
+        .limit_depth(limits.max_depth.max(limits.max_introspection_depth))
+        .limit_complexity(limits.max_complexity)
+        .limit_recursive_depth(limits.max_parser_depth)
+        .limit_directives(limits.max_directives);
+    if !dev {
+        builder = builder.disable_suggestions();
+    }
+    if let Some(services) = services {
+        builder = builder.data(services);
+    }
+    builder.finish()
+}
+
+/// The schema in SDL, as committed in `schema.graphql`.
+pub fn sdl() -> String {
+    build_schema(&QueryLimits::default(), false, None).sdl()
+}
+
+/// Accessors every resolver uses.
+pub trait ContextExt {
+    /// The request's context (principal, organization, transaction).
+    fn request(&self) -> Result<&RequestContext, AppError>;
+    /// Process-wide services.
+    fn services(&self) -> Result<&Services, AppError>;
+}
+
+impl ContextExt for Context<'_> {
+    fn request(&self) -> Result<&RequestContext, AppError> {
+        self.data_opt::<Arc<RequestContext>>()
+            .map(Arc::as_ref)
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("request context missing")))
+    }
+
+    fn services(&self) -> Result<&Services, AppError> {
+        self.data_opt::<Arc<Services>>()
+            .map(Arc::as_ref)
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("services missing")))
+    }
+}

@@ -1,0 +1,91 @@
+//! Relay connections: `first`/`after` arguments, opaque cursors, `totalCount`.
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{OutputType, SimpleObject};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::error::AppError;
+
+pub const DEFAULT_PAGE_SIZE: u64 = 20;
+pub const MAX_PAGE_SIZE: u64 = 100;
+
+/// Fields every connection carries besides edges and page info.
+#[derive(SimpleObject)]
+pub struct ConnectionTotals {
+    /// How many nodes match the filter, across all pages.
+    pub total_count: u64,
+}
+
+/// A page of `Node`s as a Relay connection.
+pub type Page<Node> = Connection<String, Node, ConnectionTotals>;
+
+/// A validated page request.
+pub struct PageRequest<K> {
+    /// Rows to return (1–100).
+    pub limit: u64,
+    /// Continue after this sort key.
+    pub after: Option<K>,
+}
+
+/// A cursor: an opaque, versioned encoding of a sort key.
+pub trait CursorKey: Sized {
+    fn encode(&self) -> String;
+    fn decode(raw: &str) -> Option<Self>;
+}
+
+/// Validates `first` (1–100, default 20) and decodes `after`.
+pub fn page_request<K: CursorKey>(
+    first: Option<i32>,
+    after: Option<String>,
+) -> Result<PageRequest<K>, AppError> {
+    let limit = match first {
+        None => DEFAULT_PAGE_SIZE,
+        Some(n) if (1..=MAX_PAGE_SIZE as i32).contains(&n) => n as u64,
+        Some(_) => {
+            return Err(AppError::bad_input(
+                "first",
+                format!("must be between 1 and {MAX_PAGE_SIZE}"),
+            ));
+        }
+    };
+    let after = match after {
+        None => None,
+        Some(raw) => Some(
+            URL_SAFE_NO_PAD
+                .decode(raw.as_bytes())
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .and_then(|text| K::decode(&text))
+                .ok_or_else(|| AppError::bad_input("after", "is not a valid cursor"))?,
+        ),
+    };
+    Ok(PageRequest { limit, after })
+}
+
+/// Builds the connection from up to `limit + 1` fetched rows (the extra one only tells
+/// whether there is a next page).
+pub fn page<Row, Node, K>(
+    mut rows: Vec<Row>,
+    request: &PageRequest<K>,
+    total_count: u64,
+    key: impl Fn(&Row) -> K,
+    node: impl Fn(Row) -> Node,
+) -> Page<Node>
+where
+    Node: OutputType,
+    K: CursorKey,
+{
+    let has_next_page = rows.len() as u64 > request.limit;
+    rows.truncate(request.limit as usize);
+    let mut connection = Connection::with_additional_fields(
+        request.after.is_some(),
+        has_next_page,
+        ConnectionTotals { total_count },
+    );
+    connection.edges.extend(rows.into_iter().map(|row| {
+        let cursor = URL_SAFE_NO_PAD.encode(key(&row).encode());
+        Edge::new(cursor, node(row))
+    }));
+    connection
+}

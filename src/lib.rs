@@ -1,0 +1,20 @@
+//! tenantgate: a multi-tenant GraphQL gateway that keeps each organization's data to
+//! itself, by construction.
+//!
+//! The request path: [`server`] (HTTP, limits) → [`auth`] (who is calling) → [`tenant`]
+//! (the guard: organization, role, the request's transaction) → [`graphql`] (schema,
+//! limits, error codes) → the capability folders ([`sessions`], [`organizations`],
+//! [`contacts`]).
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod contacts;
+pub mod error;
+pub mod graphql;
+pub mod input;
+pub mod organizations;
+pub mod server;
+pub mod sessions;
+pub mod telemetry;
+pub mod tenant;

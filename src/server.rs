@@ -1,0 +1,236 @@
+//! The HTTP server: an [`Application`] owns the listener and the router, so tests can
+//! start it on port 0 and know where it listens.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::get;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::keys::KeyStore;
+use crate::auth::password::PasswordHasherPool;
+use crate::auth::secrets::MasterKey;
+use crate::auth::tokens::TokenService;
+use crate::config::{QueryLimits, ServeConfig};
+use crate::graphql::{self, AppSchema, Services};
+use crate::tenant::{self, Database};
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// What every handler shares.
+pub struct AppState {
+    pub schema: AppSchema,
+    pub db: Database,
+    pub tokens: TokenService,
+    pub limits: QueryLimits,
+    pub body_limit: usize,
+}
+
+/// A built, bound, not yet serving gateway.
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    router: Router,
+    address: SocketAddr,
+}
+
+impl Application {
+    /// Connects, migrates, loads the signing keys and binds the listener.
+    pub async fn build(config: ServeConfig) -> anyhow::Result<Self> {
+        let db = tenant::connect(&config.database).await?;
+        tenant::migrate(&db).await?;
+        let master = master_key(&config, db.is_postgres())?;
+        let keys = Arc::new(KeyStore::load_or_create(db.clone(), master).await?);
+        let tokens = TokenService::new(
+            keys,
+            config.issuer.clone(),
+            config.audience.clone(),
+            config.access_token_ttl(),
+        );
+        let services = Arc::new(Services {
+            tokens: tokens.clone(),
+            passwords: PasswordHasherPool::new(config.hash_concurrency)?,
+            refresh_lifetime: std::time::Duration::from_secs(config.refresh_ttl_secs),
+            remember_me_lifetime: std::time::Duration::from_secs(config.remember_me_ttl_secs),
+        });
+        let schema = graphql::build_schema(&config.limits, config.dev, Some(services));
+        let state = Arc::new(AppState {
+            schema,
+            db,
+            tokens,
+            limits: config.limits.clone(),
+            body_limit: config.body_limit,
+        });
+        let router = router(state, &config)?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        let address = listener.local_addr()?;
+        Ok(Application {
+            listener,
+            router,
+            address,
+        })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Serves until SIGINT or SIGTERM, then finishes the requests in flight.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        tracing::info!(address = %self.address, "tenantgate is listening; GraphiQL at /graphql");
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `stop` completes.
+    pub async fn run_until(
+        self,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stop)
+        .await?;
+        Ok(())
+    }
+}
+
+fn master_key(config: &ServeConfig, postgres: bool) -> anyhow::Result<MasterKey> {
+    if let Some(key) = &config.master_key {
+        return MasterKey::from_base64(key.expose()).context("reading TENANTGATE_MASTER_KEY");
+    }
+    let path = match &config.master_key_file {
+        Some(path) => path.clone(),
+        None if postgres => bail!(
+            "TENANTGATE_MASTER_KEY is required with PostgreSQL (base64 of 32 random bytes, \
+             e.g. `openssl rand -base64 32`), so every replica shares it"
+        ),
+        None => default_key_file(&config.database.database_url),
+    };
+    MasterKey::load_or_create_file(&path)
+}
+
+/// `<database file>.key`, beside the SQLite database.
+fn default_key_file(database_url: &str) -> PathBuf {
+    let path = database_url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or("tenantgate.db");
+    let path = if path.is_empty() || path == ":memory:" {
+        "tenantgate.db"
+    } else {
+        path
+    };
+    PathBuf::from(format!("{path}.key"))
+}
+
+fn router(state: Arc<AppState>, config: &ServeConfig) -> anyhow::Result<Router> {
+    let mut cors = CorsLayer::new()
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            HeaderName::from_static("x-organization-id"),
+            HeaderName::from_static("x-api-key"),
+        ]);
+    if !config.cors_origins.is_empty() {
+        let origins = config
+            .cors_origins
+            .iter()
+            .map(|origin| HeaderValue::from_str(origin.trim()))
+            .collect::<Result<Vec<_>, _>>()
+            .context("reading TENANTGATE_CORS_ORIGINS")?;
+        cors = cors.allow_origin(AllowOrigin::list(origins));
+    }
+    let trace = TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+        let request_id = request
+            .headers()
+            .get(REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %request_id)
+    });
+    Ok(Router::new()
+        .route("/graphql", get(graphql::http::get).post(graphql::http::post))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/.well-known/jwks.json", get(jwks))
+        .with_state(state)
+        .layer(CompressionLayer::new())
+        .layer(cors)
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            config.request_timeout(),
+        ))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(trace)
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            HeaderName::from_static("x-api-key"),
+        ])))
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    if state.db.ping().await {
+        (StatusCode::OK, "ready").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+    }
+}
+
+async fn jwks(State(state): State<Arc<AppState>>) -> Response {
+    let mut response = Json(state.tokens.keys().jwks()).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    response
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,128 @@
+//! Accounts and sessions: signing up, logging in, refreshing and logging out, and `me`.
+
+mod service;
+
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use crate::error::GqlResult;
+use crate::graphql::{ContextExt, Role};
+use crate::organizations::Organization;
+use entity::user;
+
+/// A person with an account.
+#[derive(SimpleObject, Clone)]
+pub struct User {
+    pub id: ID,
+    pub email: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<user::Model> for User {
+    fn from(model: user::Model) -> Self {
+        User {
+            id: ID(model.id.to_string()),
+            email: model.email,
+            name: model.name,
+            created_at: model.created_at,
+        }
+    }
+}
+
+/// Tokens for a signed-in session. Send `accessToken` as `Authorization: Bearer …`;
+/// exchange `refreshToken` with `refreshSession` before `accessTokenExpiresAt`. Each
+/// refresh token works once.
+#[derive(SimpleObject)]
+pub struct AuthPayload {
+    pub access_token: String,
+    pub access_token_expires_at: DateTime<Utc>,
+    pub refresh_token: String,
+    pub user: User,
+    /// The organization requests use when they send no `X-Organization-Id` header; null
+    /// when the user belongs to none.
+    pub organization: Option<Organization>,
+}
+
+/// One of your memberships.
+#[derive(SimpleObject)]
+pub struct Membership {
+    pub role: Role,
+    pub organization: Organization,
+    pub joined_at: DateTime<Utc>,
+}
+
+/// You, and the organizations you belong to.
+#[derive(SimpleObject)]
+pub struct Me {
+    pub user: User,
+    pub memberships: Vec<Membership>,
+}
+
+#[derive(InputObject)]
+pub struct SignUpInput {
+    pub email: String,
+    /// At least 10 characters.
+    pub password: String,
+    /// Your name, 1–200 characters.
+    pub name: String,
+    /// The first organization, created with you as its OWNER.
+    pub organization_name: String,
+    /// Its URL name: 3–64 of a-z, 0-9 and inner hyphens; unique.
+    pub organization_slug: String,
+    /// Keep the session for 30 days instead of one.
+    #[graphql(default = false)]
+    pub remember_me: bool,
+}
+
+#[derive(InputObject)]
+pub struct LogInInput {
+    pub email: String,
+    pub password: String,
+    /// Keep the session for 30 days instead of one.
+    #[graphql(default = false)]
+    pub remember_me: bool,
+}
+
+#[derive(Default)]
+pub struct SessionQuery;
+
+#[Object]
+impl SessionQuery {
+    /// The signed-in user and their memberships.
+    async fn me(&self, ctx: &Context<'_>) -> GqlResult<Me> {
+        Ok(service::me(ctx.request()?).await?)
+    }
+}
+
+#[derive(Default)]
+pub struct SessionMutation;
+
+#[Object]
+impl SessionMutation {
+    /// Creates an account and its first organization, and signs in.
+    async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> GqlResult<AuthPayload> {
+        Ok(service::sign_up(ctx.request()?, ctx.services()?, input).await?)
+    }
+
+    /// Signs in with email and password.
+    async fn log_in(&self, ctx: &Context<'_>, input: LogInInput) -> GqlResult<AuthPayload> {
+        Ok(service::log_in(ctx.request()?, ctx.services()?, input).await?)
+    }
+
+    /// Exchanges a refresh token for new tokens. A refresh token that was already used
+    /// ends its whole session (it was probably stolen).
+    async fn refresh_session(
+        &self,
+        ctx: &Context<'_>,
+        refresh_token: String,
+    ) -> GqlResult<AuthPayload> {
+        Ok(service::refresh(ctx.request()?, ctx.services()?, &refresh_token).await?)
+    }
+
+    /// Ends a session: the one of `refreshToken` if given, else the current one. Its
+    /// access tokens stop working at once.
+    async fn log_out(&self, ctx: &Context<'_>, refresh_token: Option<String>) -> GqlResult<bool> {
+        Ok(service::log_out(ctx.request()?, refresh_token.as_deref()).await?)
+    }
+}

@@ -1,0 +1,245 @@
+//! The per-request context: built once, before any resolver runs.
+
+use std::sync::Arc;
+
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement};
+use uuid::Uuid;
+
+use super::Database;
+use super::global::GlobalDb;
+use super::scoped::TenantDb;
+use crate::auth::{Principal, UserPrincipal};
+use crate::error::AppError;
+use entity::Role;
+
+/// Whether the operation may write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OperationKind {
+    Query,
+    Mutation,
+}
+
+/// Which organization the request asked for.
+#[derive(Clone, Debug)]
+pub enum OrganizationChoice {
+    /// No `X-Organization-Id` header: the token's default organization.
+    Default,
+    /// The header named this organization.
+    Named(Uuid),
+    /// The header was not a valid id.
+    Malformed,
+}
+
+/// Where the request came from, for sessions and (later) the audit log.
+#[derive(Clone, Debug, Default)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// Why the request has no organization; clonable so every resolver can report it.
+#[derive(Clone, Debug)]
+enum NoTenant {
+    Unauthenticated(String),
+    NoOrganization,
+    NotMember,
+    MalformedHeader,
+}
+
+impl From<&NoTenant> for AppError {
+    fn from(reason: &NoTenant) -> Self {
+        match reason {
+            NoTenant::Unauthenticated(message) => AppError::unauthenticated(message.clone()),
+            NoTenant::NoOrganization => AppError::forbidden(
+                "no organization selected: send the X-Organization-Id header",
+            ),
+            NoTenant::NotMember => AppError::forbidden("you are not a member of this organization"),
+            NoTenant::MalformedHeader => {
+                AppError::bad_input("X-Organization-Id", "is not a valid organization id")
+            }
+        }
+    }
+}
+
+/// Everything a resolver may know about its request.
+pub struct RequestContext {
+    principal: Principal,
+    client: ClientInfo,
+    tenant: Result<TenantDb, NoTenant>,
+    global: GlobalDb,
+    tx: Arc<DatabaseTransaction>,
+}
+
+impl RequestContext {
+    /// Opens the request's transaction and binds it to the caller and organization.
+    ///
+    /// On PostgreSQL the transaction first switches to `tenantgate_app` and records the
+    /// user (`app.user_id`), both transaction-locally; then one statement reads the
+    /// caller's membership and, only if there is one, sets `app.organization_id` to it,
+    /// so the database itself never binds a request to an organization its user is
+    /// not a member of.
+    pub async fn establish(
+        db: &Database,
+        kind: OperationKind,
+        principal: Principal,
+        choice: OrganizationChoice,
+        client: ClientInfo,
+    ) -> Result<Self, AppError> {
+        let tx = Arc::new(db.begin(kind == OperationKind::Query).await?);
+        let postgres = db.is_postgres();
+        let mut principal = principal;
+
+        if let Principal::User(user) = &principal {
+            if postgres {
+                set_role_and_user(&tx, Some(user.user_id)).await?;
+            }
+            if !GlobalDb::session_is_live(&tx, user).await? {
+                if postgres {
+                    set_role_and_user(&tx, None).await?;
+                }
+                principal = Principal::Anonymous {
+                    rejected: Some("your session has ended: sign in again".into()),
+                };
+            }
+        } else if postgres {
+            set_role_and_user(&tx, None).await?;
+        }
+
+        let tenant = match &principal {
+            Principal::User(user) => bind_organization(&tx, postgres, user, &choice)
+                .await?
+                .map(|(organization_id, role)| {
+                    TenantDb::new(tx.clone(), organization_id, role, user.user_id)
+                }),
+            Principal::Anonymous { rejected } => Err(NoTenant::Unauthenticated(
+                rejected
+                    .clone()
+                    .unwrap_or_else(|| "sign in to do this".into()),
+            )),
+        };
+
+        let global = GlobalDb::new(tx.clone(), db.clone(), principal.user().map(|u| u.user_id));
+        Ok(RequestContext {
+            principal,
+            client,
+            tenant,
+            global,
+            tx,
+        })
+    }
+
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+
+    pub fn client(&self) -> &ClientInfo {
+        &self.client
+    }
+
+    /// The signed-in user, or `UNAUTHENTICATED`.
+    pub fn user(&self) -> Result<&UserPrincipal, AppError> {
+        self.principal.require_user()
+    }
+
+    /// The tenant handle of the request's organization, or why there is none
+    /// (`UNAUTHENTICATED`, `FORBIDDEN`, `BAD_USER_INPUT` for a malformed header).
+    pub fn tenant(&self) -> Result<&TenantDb, AppError> {
+        self.tenant.as_ref().map_err(AppError::from)
+    }
+
+    /// The caller's role in the request's organization, if bound to one.
+    pub fn role(&self) -> Option<Role> {
+        self.tenant.as_ref().ok().map(TenantDb::role)
+    }
+
+    pub fn global(&self) -> &GlobalDb {
+        &self.global
+    }
+
+    /// Ends the request: commits when `commit`, otherwise rolls back. Consumes the context
+    /// so no handle to the transaction outlives it.
+    pub async fn finish(self, commit: bool) -> Result<(), AppError> {
+        let RequestContext {
+            tx, tenant, global, ..
+        } = self;
+        drop(tenant);
+        let effects = global.into_effects();
+        let tx = Arc::try_unwrap(tx).map_err(|_| {
+            AppError::internal(anyhow::anyhow!(
+                "a handle to the request transaction outlived the request"
+            ))
+        })?;
+        let ended = if commit {
+            tx.commit().await
+        } else {
+            tx.rollback().await
+        };
+        let effects = effects.run().await;
+        ended?;
+        effects
+    }
+}
+
+/// `SET LOCAL ROLE tenantgate_app` and `app.user_id`, in one round trip.
+async fn set_role_and_user(tx: &DatabaseTransaction, user: Option<Uuid>) -> Result<(), AppError> {
+    let user = user.map(|id| id.to_string()).unwrap_or_default();
+    tx.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT set_config('role', 'tenantgate_app', true), set_config('app.user_id', $1, true), \
+         set_config('app.organization_id', '', true)",
+        [user.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+async fn bind_organization(
+    tx: &DatabaseTransaction,
+    postgres: bool,
+    user: &UserPrincipal,
+    choice: &OrganizationChoice,
+) -> Result<Result<(Uuid, Role), NoTenant>, AppError> {
+    let organization_id = match choice {
+        OrganizationChoice::Named(id) => *id,
+        OrganizationChoice::Malformed => return Ok(Err(NoTenant::MalformedHeader)),
+        OrganizationChoice::Default => match user.default_organization_id {
+            Some(id) => id,
+            None => return Ok(Err(NoTenant::NoOrganization)),
+        },
+    };
+    let role = if postgres {
+        bind_postgres(tx, organization_id, user.user_id).await?
+    } else {
+        GlobalDb::role_in(tx, organization_id, user.user_id).await?
+    };
+    Ok(role
+        .map(|role| (organization_id, role))
+        .ok_or(NoTenant::NotMember))
+}
+
+/// Reads the membership and sets `app.organization_id` in the same statement; the
+/// setting is only made for a row that exists.
+async fn bind_postgres(
+    tx: &DatabaseTransaction,
+    organization_id: Uuid,
+    user_id: Uuid,
+) -> Result<Option<Role>, AppError> {
+    let row = tx
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT role, set_config('app.organization_id', organization_id::text, true) AS bound \
+             FROM membership WHERE organization_id = $1 AND user_id = $2",
+            [organization_id.into(), user_id.into()],
+        ))
+        .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let role: String = row.try_get("", "role")?;
+    Ok(Some(parse_role(&role)?))
+}
+
+pub(super) fn parse_role(stored: &str) -> Result<Role, AppError> {
+    use sea_orm::ActiveEnum;
+    Role::try_from_value(&stored.to_owned()).map_err(AppError::from)
+}

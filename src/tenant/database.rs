@@ -1,0 +1,112 @@
+//! The connection pool, migrations and pool-level look-ups.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use migration::MigratorTrait;
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    AccessMode, ActiveModelTrait, ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend,
+    EntityTrait, IntoActiveModel, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+
+use super::StoredSigningKey;
+use crate::config::DatabaseConfig;
+use crate::error::AppError;
+
+/// The database behind the gateway: SQLite or PostgreSQL.
+#[derive(Clone, Debug)]
+pub struct Database {
+    pub(super) conn: DatabaseConnection,
+}
+
+/// Opens the pool. SQLite runs in WAL mode with a busy timeout so readers never block
+/// the writer; PostgreSQL is used as configured.
+pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<Database> {
+    let mut options = ConnectOptions::new(config.database_url.clone());
+    options
+        .max_connections(config.db_max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|opts| {
+            opts.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(5))
+                .foreign_keys(true)
+        });
+    let conn = sea_orm::Database::connect(options)
+        .await
+        .with_context(|| "connecting to the database (check DATABASE_URL)")?;
+    Ok(Database { conn })
+}
+
+/// Applies pending migrations.
+pub async fn migrate(db: &Database) -> anyhow::Result<()> {
+    migration::Migrator::up(&db.conn, None)
+        .await
+        .context("applying migrations")
+}
+
+impl Database {
+    pub fn is_postgres(&self) -> bool {
+        self.conn.get_database_backend() == DbBackend::Postgres
+    }
+
+    /// Whether the database answers (for `/readyz`).
+    pub async fn ping(&self) -> bool {
+        self.conn.ping().await.is_ok()
+    }
+
+    /// Begins a request's transaction: read-only for queries; on SQLite, mutations take
+    /// the write lock up front (`BEGIN IMMEDIATE`) so two writers wait for each other
+    /// instead of failing with "database is locked" half-way.
+    pub(super) async fn begin(
+        &self,
+        read_only: bool,
+    ) -> Result<sea_orm::DatabaseTransaction, AppError> {
+        let options = if self.is_postgres() {
+            TransactionOptions {
+                isolation_level: None,
+                access_mode: Some(if read_only {
+                    AccessMode::ReadOnly
+                } else {
+                    AccessMode::ReadWrite
+                }),
+                sqlite_transaction_mode: None,
+            }
+        } else {
+            TransactionOptions {
+                isolation_level: None,
+                access_mode: None,
+                sqlite_transaction_mode: Some(if read_only {
+                    SqliteTransactionMode::Deferred
+                } else {
+                    SqliteTransactionMode::Immediate
+                }),
+            }
+        };
+        Ok(self.conn.begin_with_options(options).await?)
+    }
+
+    /// All stored signing keys.
+    pub async fn signing_keys(&self) -> anyhow::Result<Vec<StoredSigningKey>> {
+        Ok(entity::signing_key::Entity::find().all(&self.conn).await?)
+    }
+
+    pub async fn insert_signing_key(&self, key: StoredSigningKey) -> anyhow::Result<()> {
+        key.into_active_model().insert(&self.conn).await?;
+        Ok(())
+    }
+
+    /// Runs a short write in its own transaction, committed even when the request that
+    /// asked for it rolls back (a reused refresh token must revoke its session although
+    /// the request fails).
+    pub(super) async fn autonomous(&self) -> Result<sea_orm::DatabaseTransaction, AppError> {
+        let tx = self.begin(false).await?;
+        if self.is_postgres() {
+            tx.execute_unprepared("SELECT set_config('role', 'tenantgate_app', true)")
+                .await?;
+        }
+        Ok(tx)
+    }
+}

@@ -1,0 +1,427 @@
+//! Platform tables: users, the organization directory, sessions and refresh tokens.
+//! Nothing here reads another organization's tenant rows: memberships are only read for
+//! the signed-in user (PostgreSQL's `own_memberships` policy says the same).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction,
+    DbBackend, EntityTrait, QueryFilter, QueryOrder, Statement,
+};
+use uuid::Uuid;
+
+use super::Database;
+use super::scoped::WriteError;
+use crate::auth::UserPrincipal;
+use crate::auth::tokens::{hash_opaque_token, new_opaque_token};
+use crate::error::{AppError, AppResult};
+use crate::tenant::ClientInfo;
+use entity::{Role, membership, organization, refresh_token, session, user};
+
+/// Prefix of refresh tokens, so a leaked one is recognisable in logs and scanners.
+const REFRESH_TOKEN_PREFIX: &str = "tgr_";
+
+/// A membership of the signed-in user, with its organization.
+pub struct MembershipWithOrganization {
+    pub membership: membership::Model,
+    pub organization: organization::Model,
+}
+
+/// A session that was just started or refreshed, with its new refresh token (shown once).
+pub struct IssuedSession {
+    pub session: session::Model,
+    pub refresh_token: String,
+}
+
+/// What presenting a refresh token led to.
+pub enum RefreshOutcome {
+    Rotated(IssuedSession),
+    Rejected(&'static str),
+}
+
+/// Writes that must happen whatever becomes of the request (they run after it ends).
+enum Effect {
+    RevokeSession { id: Uuid, reason: &'static str },
+}
+
+/// Access to platform tables within the request's transaction.
+#[derive(Clone)]
+pub struct GlobalDb {
+    tx: Arc<DatabaseTransaction>,
+    db: Database,
+    acting_user: Arc<Mutex<Option<Uuid>>>,
+    effects: Arc<Mutex<Vec<Effect>>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl GlobalDb {
+    pub(super) fn new(tx: Arc<DatabaseTransaction>, db: Database, user: Option<Uuid>) -> Self {
+        GlobalDb {
+            tx,
+            db,
+            acting_user: Arc::new(Mutex::new(user)),
+            effects: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    fn tx(&self) -> &DatabaseTransaction {
+        &self.tx
+    }
+
+    pub(super) async fn session_is_live(
+        tx: &DatabaseTransaction,
+        user: &UserPrincipal,
+    ) -> AppResult<bool> {
+        let found = session::Entity::find_by_id(user.session_id)
+            .filter(session::Column::UserId.eq(user.user_id))
+            .filter(session::Column::RevokedAt.is_null())
+            .filter(session::Column::ExpiresAt.gt(Utc::now()))
+            .one(tx)
+            .await?;
+        Ok(found.is_some())
+    }
+
+    pub(super) async fn role_in(
+        tx: &DatabaseTransaction,
+        organization_id: Uuid,
+        user_id: Uuid,
+    ) -> AppResult<Option<Role>> {
+        Ok(membership::Entity::find_by_id((organization_id, user_id))
+            .one(tx)
+            .await?
+            .map(|m| m.role))
+    }
+
+    // ---- users -------------------------------------------------------------------------
+
+    pub async fn find_user(&self, id: Uuid) -> AppResult<Option<user::Model>> {
+        Ok(user::Entity::find_by_id(id).one(self.tx()).await?)
+    }
+
+    pub async fn find_user_by_email(&self, email: &str) -> AppResult<Option<user::Model>> {
+        Ok(user::Entity::find()
+            .filter(user::Column::Email.eq(email))
+            .one(self.tx())
+            .await?)
+    }
+
+    pub async fn create_user(
+        &self,
+        email: String,
+        name: String,
+        password_hash: String,
+    ) -> Result<user::Model, WriteError> {
+        let now = Utc::now();
+        let model = user::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            email: Set(email),
+            name: Set(name),
+            password_hash: Set(password_hash),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
+        Ok(model.insert(self.tx()).await?)
+    }
+
+    /// Records that the request now acts for `user_id`, after a sign-in proved it (so
+    /// their own memberships become readable).
+    pub async fn act_as_user(&self, user_id: Uuid) -> AppResult<()> {
+        if self.db.is_postgres() {
+            self.tx()
+                .execute_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "SELECT set_config('app.user_id', $1, true)",
+                    [user_id.to_string().into()],
+                ))
+                .await?;
+        }
+        *lock(&self.acting_user) = Some(user_id);
+        Ok(())
+    }
+
+    /// The memberships of the user the request acts for, oldest first.
+    pub async fn memberships_of(&self, user_id: Uuid) -> AppResult<Vec<MembershipWithOrganization>> {
+        if *lock(&self.acting_user) != Some(user_id) {
+            return Ok(Vec::new());
+        }
+        let rows = membership::Entity::find()
+            .filter(membership::Column::UserId.eq(user_id))
+            .order_by_asc(membership::Column::CreatedAt)
+            .all(self.tx())
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for membership in rows {
+            if let Some(organization) =
+                organization::Entity::find_by_id(membership.organization_id)
+                    .one(self.tx())
+                    .await?
+            {
+                out.push(MembershipWithOrganization {
+                    membership,
+                    organization,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    // ---- organizations -----------------------------------------------------------------
+
+    pub async fn find_organization(&self, id: Uuid) -> AppResult<Option<organization::Model>> {
+        Ok(organization::Entity::find_by_id(id).one(self.tx()).await?)
+    }
+
+    pub async fn find_organization_by_slug(
+        &self,
+        slug: &str,
+    ) -> AppResult<Option<organization::Model>> {
+        Ok(organization::Entity::find()
+            .filter(organization::Column::Slug.eq(slug))
+            .one(self.tx())
+            .await?)
+    }
+
+    /// Creates an organization with `owner` as its OWNER. On PostgreSQL the membership is
+    /// written with the request briefly bound to the new organization (the only way past
+    /// its policy), then the request's own binding is restored.
+    pub async fn found_organization(
+        &self,
+        name: String,
+        slug: String,
+        owner: Uuid,
+    ) -> Result<organization::Model, WriteError> {
+        let now = Utc::now();
+        let organization = organization::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            name: Set(name),
+            slug: Set(slug),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(self.tx())
+        .await?;
+
+        let previous = if self.db.is_postgres() {
+            let row = self
+                .tx()
+                .query_one_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "SELECT coalesce(current_setting('app.organization_id', true), '') AS previous, \
+                     set_config('app.organization_id', $1, true)",
+                    [organization.id.to_string().into()],
+                ))
+                .await?;
+            row.map(|row| row.try_get::<String>("", "previous"))
+                .transpose()?
+        } else {
+            None
+        };
+
+        membership::ActiveModel {
+            organization_id: Set(organization.id),
+            user_id: Set(owner),
+            role: Set(Role::Owner),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(self.tx())
+        .await?;
+
+        if let Some(previous) = previous {
+            self.tx()
+                .execute_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "SELECT set_config('app.organization_id', $1, true)",
+                    [previous.into()],
+                ))
+                .await?;
+        }
+        Ok(organization)
+    }
+
+    // ---- sessions ----------------------------------------------------------------------
+
+    /// Starts a session for a user who just proved who they are.
+    pub async fn start_session(
+        &self,
+        user_id: Uuid,
+        remember_me: bool,
+        lifetime: Duration,
+        client: &ClientInfo,
+    ) -> AppResult<IssuedSession> {
+        let now = Utc::now();
+        let session = session::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            user_id: Set(user_id),
+            remember_me: Set(remember_me),
+            user_agent: Set(client.user_agent.as_ref().map(|ua| truncate(ua, 512))),
+            client_ip: Set(client.ip.clone()),
+            created_at: Set(now),
+            last_used_at: Set(now),
+            expires_at: Set(now + to_chrono(lifetime)?),
+            revoked_at: Set(None),
+            revoked_reason: Set(None),
+        }
+        .insert(self.tx())
+        .await?;
+        let refresh_token = self.issue_refresh_token(session.id).await?;
+        Ok(IssuedSession {
+            session,
+            refresh_token,
+        })
+    }
+
+    async fn issue_refresh_token(&self, session_id: Uuid) -> AppResult<String> {
+        let (token, hash) = new_opaque_token(REFRESH_TOKEN_PREFIX);
+        refresh_token::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            session_id: Set(session_id),
+            token_hash: Set(hash),
+            created_at: Set(Utc::now()),
+            rotated_at: Set(None),
+        }
+        .insert(self.tx())
+        .await?;
+        Ok(token)
+    }
+
+    /// Exchanges a refresh token for a new one. A token that was already exchanged is a
+    /// sign of theft: its whole session is revoked (even though the request fails).
+    pub async fn refresh(
+        &self,
+        presented: &str,
+        lifetime: impl Fn(bool) -> Duration,
+    ) -> AppResult<RefreshOutcome> {
+        const INVALID: &str = "the refresh token is invalid";
+        const ENDED: &str = "the session has ended: sign in again";
+        const REUSED: &str =
+            "the refresh token was already used: the session has been ended for safety";
+
+        let Some(token) = refresh_token::Entity::find()
+            .filter(refresh_token::Column::TokenHash.eq(hash_opaque_token(presented)))
+            .one(self.tx())
+            .await?
+        else {
+            return Ok(RefreshOutcome::Rejected(INVALID));
+        };
+        let Some(session) = session::Entity::find_by_id(token.session_id)
+            .one(self.tx())
+            .await?
+        else {
+            return Ok(RefreshOutcome::Rejected(INVALID));
+        };
+        let now = Utc::now();
+        if session.revoked_at.is_some() || session.expires_at <= now {
+            return Ok(RefreshOutcome::Rejected(ENDED));
+        }
+        // Claim the token atomically: of two concurrent exchanges only one wins, and the
+        // loser is treated as a reuse.
+        let claimed = refresh_token::Entity::update_many()
+            .col_expr(refresh_token::Column::RotatedAt, Expr::value(now))
+            .filter(refresh_token::Column::Id.eq(token.id))
+            .filter(refresh_token::Column::RotatedAt.is_null())
+            .exec(self.tx())
+            .await?
+            .rows_affected
+            == 1;
+        if !claimed {
+            lock(&self.effects).push(Effect::RevokeSession {
+                id: session.id,
+                reason: "refresh_token_reused",
+            });
+            tracing::warn!(session_id = %session.id, user_id = %session.user_id, "reused refresh token: session revoked");
+            return Ok(RefreshOutcome::Rejected(REUSED));
+        }
+        let mut active: session::ActiveModel = session.into();
+        active.last_used_at = Set(now);
+        let remember_me = *active.remember_me.as_ref();
+        active.expires_at = Set(now + to_chrono(lifetime(remember_me))?);
+        let session = active.update(self.tx()).await?;
+        let refresh_token = self.issue_refresh_token(session.id).await?;
+        Ok(RefreshOutcome::Rotated(IssuedSession {
+            session,
+            refresh_token,
+        }))
+    }
+
+    /// Ends a session of `user_id` now (log-out). Answers whether one was ended.
+    pub async fn revoke_session(&self, user_id: Uuid, session_id: Uuid, reason: &str) -> AppResult<bool> {
+        let result = session::Entity::update_many()
+            .col_expr(session::Column::RevokedAt, Expr::value(Utc::now()))
+            .col_expr(session::Column::RevokedReason, Expr::value(reason))
+            .filter(session::Column::Id.eq(session_id))
+            .filter(session::Column::UserId.eq(user_id))
+            .filter(session::Column::RevokedAt.is_null())
+            .exec(self.tx())
+            .await?;
+        Ok(result.rows_affected > 0)
+    }
+
+    /// The live session a refresh token belongs to, if any (log-out by refresh token).
+    pub async fn session_of_refresh_token(&self, presented: &str) -> AppResult<Option<session::Model>> {
+        let Some(token) = refresh_token::Entity::find()
+            .filter(refresh_token::Column::TokenHash.eq(hash_opaque_token(presented)))
+            .one(self.tx())
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(session::Entity::find_by_id(token.session_id)
+            .filter(session::Column::RevokedAt.is_null())
+            .one(self.tx())
+            .await?)
+    }
+
+    /// Lets go of the transaction, keeping what must still be written after it ends.
+    pub(super) fn into_effects(self) -> PendingEffects {
+        PendingEffects {
+            effects: std::mem::take(&mut *lock(&self.effects)),
+            db: self.db,
+        }
+    }
+}
+
+/// Writes that must survive the request, to run once its transaction has ended (on
+/// SQLite the request holds the write lock until then).
+pub(super) struct PendingEffects {
+    effects: Vec<Effect>,
+    db: Database,
+}
+
+impl PendingEffects {
+    pub(super) async fn run(self) -> AppResult<()> {
+        if self.effects.is_empty() {
+            return Ok(());
+        }
+        let tx = self.db.autonomous().await?;
+        for effect in self.effects {
+            match effect {
+                Effect::RevokeSession { id, reason } => {
+                    session::Entity::update_many()
+                        .col_expr(session::Column::RevokedAt, Expr::value(Utc::now()))
+                        .col_expr(session::Column::RevokedReason, Expr::value(reason))
+                        .filter(session::Column::Id.eq(id))
+                        .filter(session::Column::RevokedAt.is_null())
+                        .exec(&tx)
+                        .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn to_chrono(duration: Duration) -> AppResult<chrono::Duration> {
+    chrono::Duration::from_std(duration).map_err(AppError::internal)
+}
+
+fn truncate(text: &str, max_chars: usize) -> String {
+    text.chars().take(max_chars).collect()
+}

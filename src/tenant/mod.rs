@@ -1,0 +1,27 @@
+//! The guard: the only module that touches the database for requests.
+//!
+//! - [`Database`] is the pool. Outside this module it can only begin request
+//!   transactions, answer health checks and hold signing keys.
+//! - [`RequestContext`] is built once per request: principal, organization, role, and the
+//!   request's single transaction, on PostgreSQL already switched to the
+//!   non-privileged role with the organization set transaction-locally.
+//! - [`TenantDb`] is the capability to touch tenant rows; it is bound to one organization
+//!   and adds or sets `organization_id` on every query and write. A resolver that was
+//!   not handed one cannot reach tenant data at all.
+//! - [`GlobalDb`] reaches platform tables (users, sessions, the organization directory).
+//!
+//! A test (`tests/api/architecture.rs`) fails when code outside `tenant/` and `system/`
+//! imports the SeaORM traits that query entities directly.
+
+mod context;
+mod database;
+mod global;
+mod scoped;
+
+pub use context::{ClientInfo, OperationKind, OrganizationChoice, RequestContext};
+pub use database::{Database, connect, migrate};
+pub use global::{GlobalDb, IssuedSession, MembershipWithOrganization, RefreshOutcome};
+pub use scoped::{TenantDb, TenantEntity, WriteError};
+
+/// A signing key as stored (private half sealed).
+pub type StoredSigningKey = entity::signing_key::Model;
