@@ -33,7 +33,11 @@ impl std::fmt::Debug for Secret {
 pub struct DatabaseConfig {
     /// Database URL: `sqlite://FILE?mode=rwc` (the default, a file in the working directory)
     /// or `postgres://USER:PASSWORD@HOST/DB`.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://tenantgate.db?mode=rwc")]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://tenantgate.db?mode=rwc"
+    )]
     pub database_url: String,
 
     /// Largest number of pooled database connections.

@@ -55,6 +55,14 @@ impl AppError {
         }
     }
 
+    /// A value that breaks a rule; the message names the field: "`email` must be …".
+    pub fn invalid(field: &str, rule: impl std::fmt::Display) -> Self {
+        AppError::BadUserInput {
+            field: field.to_owned(),
+            message: format!("`{field}` {rule}"),
+        }
+    }
+
     pub fn conflict(field: impl Into<String>, message: impl Into<String>) -> Self {
         AppError::Conflict {
             field: field.into(),

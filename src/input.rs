@@ -11,7 +11,7 @@ pub struct Email(String);
 impl Email {
     pub fn parse(field: &str, raw: &str) -> Result<Self, AppError> {
         let value = raw.trim().to_lowercase();
-        let invalid = || AppError::bad_input(field, "must be a valid email address");
+        let invalid = || AppError::invalid(field, "must be a valid email address");
         if value.len() > 320 || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(invalid());
         }
@@ -56,13 +56,13 @@ impl Slug {
             && !value.ends_with('-')
             && !value.contains("--");
         if !well_formed {
-            return Err(AppError::bad_input(
+            return Err(AppError::invalid(
                 field,
                 "must be 3 to 64 characters of a-z, 0-9 and single inner hyphens",
             ));
         }
         if RESERVED_SLUGS.contains(&value.as_str()) {
-            return Err(AppError::bad_input(field, "is reserved"));
+            return Err(AppError::invalid(field, "is reserved"));
         }
         Ok(Slug(value))
     }
@@ -86,19 +86,19 @@ impl Password {
     pub fn parse(field: &str, raw: String) -> Result<Self, AppError> {
         let chars = raw.chars().count();
         if chars < Self::MIN_CHARS {
-            return Err(AppError::bad_input(
+            return Err(AppError::invalid(
                 field,
                 format!("must be at least {} characters", Self::MIN_CHARS),
             ));
         }
         if chars > Self::MAX_CHARS {
-            return Err(AppError::bad_input(
+            return Err(AppError::invalid(
                 field,
                 format!("must be at most {} characters", Self::MAX_CHARS),
             ));
         }
         if raw.trim().is_empty() {
-            return Err(AppError::bad_input(field, "must not be blank"));
+            return Err(AppError::invalid(field, "must not be blank"));
         }
         Ok(Password(raw))
     }
@@ -123,16 +123,19 @@ impl Name {
     pub fn parse(field: &str, raw: &str, max: usize) -> Result<Self, AppError> {
         let value = raw.trim();
         if value.is_empty() {
-            return Err(AppError::bad_input(field, "must not be empty"));
+            return Err(AppError::invalid(field, "must not be empty"));
         }
         if value.chars().count() > max {
-            return Err(AppError::bad_input(
+            return Err(AppError::invalid(
                 field,
                 format!("must be at most {max} characters"),
             ));
         }
         if value.chars().any(char::is_control) {
-            return Err(AppError::bad_input(field, "must not contain control characters"));
+            return Err(AppError::invalid(
+                field,
+                "must not contain control characters",
+            ));
         }
         Ok(Name(value.to_owned()))
     }
@@ -160,7 +163,7 @@ impl Phone {
                 '0'..='9' => digits.push(c),
                 ' ' | '-' | '.' | '(' | ')' => {}
                 _ => {
-                    return Err(AppError::bad_input(
+                    return Err(AppError::invalid(
                         field,
                         "must be a phone number of digits, optionally starting with +",
                     ));
@@ -168,7 +171,7 @@ impl Phone {
             }
         }
         if !(7..=15).contains(&digits.len()) {
-            return Err(AppError::bad_input(field, "must have 7 to 15 digits"));
+            return Err(AppError::invalid(field, "must have 7 to 15 digits"));
         }
         Ok(Phone(format!("{plus}{digits}")))
     }
@@ -180,7 +183,7 @@ impl Phone {
 
 /// Parses a GraphQL `ID` that must be a UUID; anything else is `BAD_USER_INPUT`.
 pub fn parse_id(field: &str, raw: &str) -> Result<uuid::Uuid, AppError> {
-    uuid::Uuid::parse_str(raw.trim()).map_err(|_| AppError::bad_input(field, "is not a valid id"))
+    uuid::Uuid::parse_str(raw.trim()).map_err(|_| AppError::invalid(field, "is not a valid id"))
 }
 
 #[cfg(test)]
@@ -189,8 +192,22 @@ mod tests {
 
     #[test]
     fn emails_are_normalised_and_checked() {
-        assert_eq!(Email::parse("email", " Ann@Example.COM ").map(Email::into_inner).ok(), Some("ann@example.com".into()));
-        for bad in ["", "ann", "ann@", "@example.com", "ann@example", "a n@example.com", "ann@.com", "ann@example..com"] {
+        assert_eq!(
+            Email::parse("email", " Ann@Example.COM ")
+                .map(Email::into_inner)
+                .ok(),
+            Some("ann@example.com".into())
+        );
+        for bad in [
+            "",
+            "ann",
+            "ann@",
+            "@example.com",
+            "ann@example",
+            "a n@example.com",
+            "ann@.com",
+            "ann@example..com",
+        ] {
             assert!(Email::parse("email", bad).is_err(), "{bad:?} accepted");
         }
     }
@@ -198,7 +215,16 @@ mod tests {
     #[test]
     fn slugs_follow_the_url_rules() {
         assert!(Slug::parse("slug", "acme-2").is_ok());
-        for bad in ["ab", "-acme", "acme-", "ac--me", "ac_me", "acmé", "api", &"a".repeat(65)] {
+        for bad in [
+            "ab",
+            "-acme",
+            "acme-",
+            "ac--me",
+            "ac_me",
+            "acmé",
+            "api",
+            &"a".repeat(65),
+        ] {
             assert!(Slug::parse("slug", bad).is_err(), "{bad:?} accepted");
         }
     }
@@ -213,7 +239,12 @@ mod tests {
 
     #[test]
     fn phones_are_normalised() {
-        assert_eq!(Phone::parse("phone", "+1 (555) 010-9999").map(Phone::into_inner).ok(), Some("+15550109999".into()));
+        assert_eq!(
+            Phone::parse("phone", "+1 (555) 010-9999")
+                .map(Phone::into_inner)
+                .ok(),
+            Some("+15550109999".into())
+        );
         assert!(Phone::parse("phone", "call me").is_err());
         assert!(Phone::parse("phone", "12").is_err());
     }

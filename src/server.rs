@@ -166,7 +166,10 @@ fn router(state: Arc<AppState>, config: &ServeConfig) -> anyhow::Result<Router> 
         tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %request_id)
     });
     Ok(Router::new()
-        .route("/graphql", get(graphql::http::get).post(graphql::http::post))
+        .route(
+            "/graphql",
+            get(graphql::http::get).post(graphql::http::post),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/.well-known/jwks.json", get(jwks))

@@ -89,7 +89,11 @@ impl MigrationTrait for Migration {
                     .col(uuid_null(Contact::OwnerId))
                     .col(timestamp_with_time_zone(Contact::CreatedAt))
                     .col(timestamp_with_time_zone(Contact::UpdatedAt))
-                    .primary_key(Index::create().col(Contact::OrganizationId).col(Contact::Id))
+                    .primary_key(
+                        Index::create()
+                            .col(Contact::OrganizationId)
+                            .col(Contact::Id),
+                    )
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_contact_organization")
@@ -152,7 +156,12 @@ impl MigrationTrait for Migration {
             .drop_table(Table::drop().table(Contact::Table).if_exists().to_owned())
             .await?;
         manager
-            .drop_table(Table::drop().table(Membership::Table).if_exists().to_owned())
+            .drop_table(
+                Table::drop()
+                    .table(Membership::Table)
+                    .if_exists()
+                    .to_owned(),
+            )
             .await
     }
 }

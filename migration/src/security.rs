@@ -23,7 +23,11 @@ fn is_postgres(manager: &SchemaManager<'_>) -> bool {
 }
 
 async fn run(manager: &SchemaManager<'_>, sql: &str) -> Result<(), DbErr> {
-    manager.get_connection().execute_unprepared(sql).await.map(|_| ())
+    manager
+        .get_connection()
+        .execute_unprepared(sql)
+        .await
+        .map(|_| ())
 }
 
 /// Creates `tenantgate_app` if the cluster does not have it yet. Roles are cluster-wide,
@@ -52,7 +56,11 @@ $$"#
         ),
     )
     .await?;
-    run(manager, &format!("GRANT USAGE ON SCHEMA public TO {APP_ROLE}")).await
+    run(
+        manager,
+        &format!("GRANT USAGE ON SCHEMA public TO {APP_ROLE}"),
+    )
+    .await
 }
 
 /// Grants the request role DML on a table that belongs to no single organization.

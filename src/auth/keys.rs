@@ -142,7 +142,9 @@ fn build(master: &MasterKey, stored: &[StoredSigningKey]) -> anyhow::Result<KeyS
         .context("no active signing key is stored")?;
     let der = master
         .open(newest.id.as_bytes(), &newest.private_key_encrypted)
-        .context("decrypting the signing key (is TENANTGATE_MASTER_KEY the one it was created with?)")?;
+        .context(
+            "decrypting the signing key (is TENANTGATE_MASTER_KEY the one it was created with?)",
+        )?;
     Ok(KeySet {
         signing_kid: newest.id.clone(),
         signing: EncodingKey::from_ed_der(&der),

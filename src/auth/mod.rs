@@ -48,9 +48,9 @@ impl Principal {
     pub fn require_user(&self) -> Result<&UserPrincipal, AppError> {
         match self {
             Principal::User(user) => Ok(user),
-            Principal::Anonymous { rejected: Some(reason) } => {
-                Err(AppError::unauthenticated(reason.clone()))
-            }
+            Principal::Anonymous {
+                rejected: Some(reason),
+            } => Err(AppError::unauthenticated(reason.clone())),
             Principal::Anonymous { rejected: None } => {
                 Err(AppError::unauthenticated("sign in to do this"))
             }

@@ -50,11 +50,7 @@ impl PasswordHasherPool {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, AppError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(AppError::internal)?;
+        let _permit = self.permits.acquire().await.map_err(AppError::internal)?;
         tokio::task::spawn_blocking(work)
             .await
             .map_err(AppError::internal)
@@ -74,7 +70,11 @@ impl PasswordHasherPool {
         let matches = self
             .run(move || {
                 PasswordHash::new(&stored)
-                    .map(|parsed| argon2().verify_password(password.as_bytes(), &parsed).is_ok())
+                    .map(|parsed| {
+                        argon2()
+                            .verify_password(password.as_bytes(), &parsed)
+                            .is_ok()
+                    })
                     .unwrap_or(false)
             })
             .await?;

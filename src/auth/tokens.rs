@@ -72,8 +72,7 @@ impl TokenService {
         organization_id: Option<Uuid>,
     ) -> Result<IssuedAccessToken, AppError> {
         let now = chrono::Utc::now();
-        let expires_at = now
-            + chrono::Duration::from_std(self.ttl).map_err(AppError::internal)?;
+        let expires_at = now + chrono::Duration::from_std(self.ttl).map_err(AppError::internal)?;
         let claims = AccessClaims {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),

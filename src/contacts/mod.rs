@@ -122,7 +122,9 @@ impl ContactQuery {
     /// One contact; `NOT_FOUND` when this organization has none with this id.
     #[graphql(guard = "RoleGuard::new(Role::Viewer)")]
     async fn contact(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<Contact>> {
-        Ok(Some(service::get(ctx.request()?.tenant()?, &id).await?.into()))
+        Ok(Some(
+            service::get(ctx.request()?.tenant()?, &id).await?.into(),
+        ))
     }
 }
 
@@ -138,7 +140,9 @@ impl ContactMutation {
         ctx: &Context<'_>,
         input: CreateContactInput,
     ) -> GqlResult<Contact> {
-        Ok(service::create(ctx.request()?.tenant()?, input).await?.into())
+        Ok(service::create(ctx.request()?.tenant()?, input)
+            .await?
+            .into())
     }
 
     /// Changes a contact. MEMBER for contacts they own, MANAGER or higher for any.
@@ -149,7 +153,9 @@ impl ContactMutation {
         id: ID,
         input: UpdateContactInput,
     ) -> GqlResult<Contact> {
-        Ok(service::update(ctx.request()?.tenant()?, &id, input).await?.into())
+        Ok(service::update(ctx.request()?.tenant()?, &id, input)
+            .await?
+            .into())
     }
 
     /// Deletes a contact and answers its id. MEMBER for contacts they own, MANAGER or

@@ -39,7 +39,10 @@ impl CursorKey for ContactCursor {
         }
         let rest = raw.strip_prefix("n1:")?;
         let (id, name) = rest.split_once(':')?;
-        Some(ContactCursor::Name(name.to_owned(), Uuid::parse_str(id).ok()?))
+        Some(ContactCursor::Name(
+            name.to_owned(),
+            Uuid::parse_str(id).ok()?,
+        ))
     }
 }
 
@@ -52,7 +55,12 @@ pub async fn list(
 ) -> AppResult<Page<Contact>> {
     let request = page_request::<ContactCursor>(first, after)?;
     let mut select = db.find::<contact::Entity>();
-    if let Some(search) = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+    if let Some(search) = filter
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         let pattern = format!("%{}%", escape_like(&search.to_lowercase()));
         select = select.filter(
             Condition::any()
@@ -96,7 +104,7 @@ pub async fn list(
         }
         (_, None) => {}
         _ => {
-            return Err(AppError::bad_input(
+            return Err(AppError::invalid(
                 "after",
                 "this cursor belongs to a different order",
             ));
@@ -137,18 +145,11 @@ pub async fn get(db: &TenantDb, id: &ID) -> AppResult<contact::Model> {
     db.get::<contact::Entity>(parse_id("id", id)?).await
 }
 
-/// The owner must be a member of this organization; anyone else is "not found" here.
+/// The owner must be a member of this organization; anyone else is "not found" here,
+/// exactly like an id that does not exist.
 async fn owner(db: &TenantDb, field: &str, id: &ID) -> AppResult<Uuid> {
     let owner = parse_id(field, id)?;
-    db.get::<membership::Entity>(owner)
-        .await
-        .map(|m| m.user_id)
-        .map_err(|error| match error {
-            AppError::NotFound { .. } => {
-                AppError::bad_input(field, "is not a member of this organization")
-            }
-            other => other,
-        })
+    Ok(db.get::<membership::Entity>(owner).await?.user_id)
 }
 
 fn may_change(db: &TenantDb, contact: &contact::Model) -> AppResult<()> {

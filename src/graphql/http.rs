@@ -55,6 +55,9 @@ struct Outcome {
     request_error: bool,
     /// A mutation over GET.
     method_not_allowed: bool,
+    /// Not a well-formed GraphQL-over-HTTP request (a parameter of the wrong type): 400
+    /// whatever the media type.
+    malformed: bool,
 }
 
 fn response_type(headers: &HeaderMap) -> Option<ResponseType> {
@@ -173,7 +176,16 @@ pub async fn post(
             }
         }
     }
-    run(&state, peer, &headers, Method::Post, raw, batched, response_type).await
+    run(
+        &state,
+        peer,
+        &headers,
+        Method::Post,
+        raw,
+        batched,
+        response_type,
+    )
+    .await
 }
 
 /// Query-string parameters of `GET /graphql`.
@@ -218,7 +230,7 @@ pub async fn get(
             Err(_) => {
                 return request_failure(
                     StatusCode::BAD_REQUEST,
-                    &AppError::bad_input("variables", "must be a JSON object"),
+                    &AppError::invalid("variables", "must be a JSON object"),
                 );
             }
         },
@@ -228,7 +240,16 @@ pub async fn get(
         operation_name: params.operation_name.map(serde_json::Value::String),
         variables,
     };
-    run(&state, peer, &headers, Method::Get, vec![operation], false, response_type).await
+    run(
+        &state,
+        peer,
+        &headers,
+        Method::Get,
+        vec![operation],
+        false,
+        response_type,
+    )
+    .await
 }
 
 async fn run(
@@ -293,7 +314,11 @@ async fn run(
     };
     if batched {
         let bodies = outcomes.into_iter().map(|o| o.body).collect();
-        return reply(StatusCode::OK, content_type, serde_json::Value::Array(bodies));
+        return reply(
+            StatusCode::OK,
+            content_type,
+            serde_json::Value::Array(bodies),
+        );
     }
     let Some(outcome) = outcomes.pop() else {
         return request_failure(
@@ -301,7 +326,9 @@ async fn run(
             &AppError::bad_input("body", "no operation"),
         );
     };
-    let status = if response_type == ResponseType::GraphqlResponse && outcome.request_error {
+    let status = if outcome.malformed
+        || (response_type == ResponseType::GraphqlResponse && outcome.request_error)
+    {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK
@@ -314,6 +341,14 @@ fn request_error(error: AppError) -> Outcome {
         body: error_body(&error),
         request_error: true,
         method_not_allowed: false,
+        malformed: false,
+    }
+}
+
+fn malformed(error: AppError) -> Outcome {
+    Outcome {
+        malformed: true,
+        ..request_error(error)
     }
 }
 
@@ -328,17 +363,17 @@ async fn execute(
 ) -> Outcome {
     let query = match operation.query {
         Some(serde_json::Value::String(query)) => query,
-        _ => return request_error(AppError::bad_input("query", "must be a string")),
+        _ => return malformed(AppError::invalid("query", "must be a string")),
     };
     let operation_name = match operation.operation_name {
         None | Some(serde_json::Value::Null) => None,
         Some(serde_json::Value::String(name)) => Some(name),
-        Some(_) => return request_error(AppError::bad_input("operationName", "must be a string")),
+        Some(_) => return malformed(AppError::invalid("operationName", "must be a string")),
     };
     let variables = match operation.variables {
         None | Some(serde_json::Value::Null) => Variables::default(),
         Some(value @ serde_json::Value::Object(_)) => Variables::from_json(value),
-        Some(_) => return request_error(AppError::bad_input("variables", "must be an object")),
+        Some(_) => return malformed(AppError::invalid("variables", "must be an object")),
     };
 
     if let Err(error) = limits::check_nesting(&query, state.limits.max_parser_depth) {
@@ -373,6 +408,7 @@ async fn execute(
             body: serde_json::Value::Null,
             request_error: true,
             method_not_allowed: true,
+            malformed: false,
         };
     }
 
@@ -387,6 +423,7 @@ async fn execute(
                 body: json!({ "errors": [server_error] }),
                 request_error: true,
                 method_not_allowed: false,
+                malformed: false,
             };
         }
     };
@@ -404,7 +441,8 @@ async fn execute(
     let commit = !(kind == OperationKind::Mutation && failed);
     if let Err(error) = context.finish(commit).await {
         let error = async_graphql::Error::from(error);
-        response = async_graphql::Response::from_errors(vec![error.into_server_error(Default::default())]);
+        response =
+            async_graphql::Response::from_errors(vec![error.into_server_error(Default::default())]);
     } else if !commit {
         // All or nothing: whatever the earlier fields returned was rolled back.
         response.data = Value::Null;
@@ -427,5 +465,6 @@ async fn execute(
         body,
         request_error: failed_before_execution,
         method_not_allowed: false,
+        malformed: false,
     }
 }

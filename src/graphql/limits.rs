@@ -233,19 +233,29 @@ mod tests {
     }
 
     fn nested(depth: usize) -> String {
-        format!("{{{}{}}}", "a { ".repeat(depth - 1) + "b", " }".repeat(depth - 1))
+        format!(
+            "{{{}{}}}",
+            "a { ".repeat(depth - 1) + "b",
+            " }".repeat(depth - 1)
+        )
     }
 
     #[test]
     fn depth_is_capped_for_ordinary_fields() {
         assert!(check(&nested(12)).is_ok());
-        assert!(matches!(check(&nested(13)), Err(AppError::QueryTooComplex(_))));
+        assert!(matches!(
+            check(&nested(13)),
+            Err(AppError::QueryTooComplex(_))
+        ));
     }
 
     #[test]
     fn brackets_are_counted_before_parsing_but_not_inside_strings() {
         let deep = format!("{}{}", "{".repeat(40), "}".repeat(40));
-        assert!(matches!(check_nesting(&deep, 32), Err(AppError::QueryTooComplex(_))));
+        assert!(matches!(
+            check_nesting(&deep, 32),
+            Err(AppError::QueryTooComplex(_))
+        ));
         let quoted = format!("{{ a(s: \"{}\") }}", "{".repeat(100));
         assert!(check_nesting(&quoted, 32).is_ok());
         let commented = format!("# {}\n{{ a }}", "[".repeat(100));
@@ -263,7 +273,9 @@ mod tests {
 
     #[test]
     fn directives_are_capped() {
-        let many: String = (0..51).map(|i| format!("a{i}: b @skip(if: false) ")).collect();
+        let many: String = (0..51)
+            .map(|i| format!("a{i}: b @skip(if: false) "))
+            .collect();
         let limits = QueryLimits {
             max_aliases: 100,
             ..QueryLimits::default()

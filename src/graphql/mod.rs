@@ -24,11 +24,13 @@ use crate::tenant::RequestContext;
 
 /// Every query field, merged from the capabilities.
 #[derive(MergedObject, Default)]
+#[graphql(name = "Query")]
 pub struct QueryRoot(SessionQuery, OrganizationQuery, ContactQuery);
 
 /// Every mutation field, merged from the capabilities. Several mutations in one request
 /// run in order, in one transaction: all or nothing.
 #[derive(MergedObject, Default)]
+#[graphql(name = "Mutation")]
 pub struct MutationRoot(SessionMutation, OrganizationMutation, ContactMutation);
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
@@ -72,12 +74,16 @@ pub enum Role {
 /// Builds the schema with the configured limits. `services` is `None` only when the
 /// schema is built to print its SDL.
 pub fn build_schema(limits: &QueryLimits, dev: bool, services: Option<Arc<Services>>) -> AppSchema {
-    let mut builder = Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
-        // The cheaper, more specific checks run first in `limits`; these are the backstop.
-        .limit_depth(limits.max_depth.max(limits.max_introspection_depth))
-        .limit_complexity(limits.max_complexity)
-        .limit_recursive_depth(limits.max_parser_depth)
-        .limit_directives(limits.max_directives);
+    let mut builder = Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        EmptySubscription,
+    )
+    // The cheaper, more specific checks run first in `limits`; these are the backstop.
+    .limit_depth(limits.max_depth.max(limits.max_introspection_depth))
+    .limit_complexity(limits.max_complexity)
+    .limit_recursive_depth(limits.max_parser_depth)
+    .limit_directives(limits.max_directives);
     if !dev {
         builder = builder.disable_suggestions();
     }

@@ -43,7 +43,7 @@ pub fn page_request<K: CursorKey>(
         None => DEFAULT_PAGE_SIZE,
         Some(n) if (1..=MAX_PAGE_SIZE as i32).contains(&n) => n as u64,
         Some(_) => {
-            return Err(AppError::bad_input(
+            return Err(AppError::invalid(
                 "first",
                 format!("must be between 1 and {MAX_PAGE_SIZE}"),
             ));
@@ -57,7 +57,7 @@ pub fn page_request<K: CursorKey>(
                 .ok()
                 .and_then(|bytes| String::from_utf8(bytes).ok())
                 .and_then(|text| K::decode(&text))
-                .ok_or_else(|| AppError::bad_input("after", "is not a valid cursor"))?,
+                .ok_or_else(|| AppError::invalid("after", "is not a valid cursor"))?,
         ),
     };
     Ok(PageRequest { limit, after })

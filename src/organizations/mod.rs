@@ -74,7 +74,11 @@ impl OrganizationQuery {
         slug: String,
     ) -> GqlResult<Option<PublicOrganization>> {
         let slug = slug.trim().to_lowercase();
-        let found = ctx.request()?.global().find_organization_by_slug(&slug).await?;
+        let found = ctx
+            .request()?
+            .global()
+            .find_organization_by_slug(&slug)
+            .await?;
         Ok(found.map(|org| PublicOrganization {
             id: ID(org.id.to_string()),
             name: org.name,
@@ -137,7 +141,11 @@ pub async fn create(
     owner: uuid::Uuid,
     slug_field: &str,
 ) -> AppResult<organization::Model> {
-    if global.find_organization_by_slug(slug.as_str()).await?.is_some() {
+    if global
+        .find_organization_by_slug(slug.as_str())
+        .await?
+        .is_some()
+    {
         return Err(AppError::conflict(slug_field, "this slug is taken"));
     }
     global

@@ -47,9 +47,16 @@ pub async fn sign_up(
 
     let global = request.global();
     if global.find_user_by_email(email.as_str()).await?.is_some() {
-        return Err(AppError::conflict("email", "an account with this email already exists"));
+        return Err(AppError::conflict(
+            "email",
+            "an account with this email already exists",
+        ));
     }
-    if global.find_organization_by_slug(slug.as_str()).await?.is_some() {
+    if global
+        .find_organization_by_slug(slug.as_str())
+        .await?
+        .is_some()
+    {
         return Err(AppError::conflict("organizationSlug", "this slug is taken"));
     }
     let hash = services.passwords.hash(&password).await?;
@@ -59,8 +66,7 @@ pub async fn sign_up(
         .map_err(|e| e.conflict_on("email", "an account with this email already exists"))?;
     global.act_as_user(user.id).await?;
     let organization =
-        organizations::create(global, organization_name, slug, user.id, "organizationSlug")
-            .await?;
+        organizations::create(global, organization_name, slug, user.id, "organizationSlug").await?;
     let session = global
         .start_session(
             user.id,
@@ -86,7 +92,10 @@ pub async fn log_in(
     };
     let verified = services
         .passwords
-        .verify(&input.password, user.as_ref().map(|u| u.password_hash.as_str()))
+        .verify(
+            &input.password,
+            user.as_ref().map(|u| u.password_hash.as_str()),
+        )
         .await?;
     let Some(user) = user.filter(|_| verified) else {
         return Err(AppError::unauthenticated(INVALID_CREDENTIALS));
@@ -111,7 +120,9 @@ pub async fn refresh(
 ) -> AppResult<AuthPayload> {
     let global = request.global();
     let session = match global
-        .refresh(presented.trim(), |remember| services.session_lifetime(remember))
+        .refresh(presented.trim(), |remember| {
+            services.session_lifetime(remember)
+        })
         .await?
     {
         RefreshOutcome::Rotated(session) => session,
@@ -138,7 +149,9 @@ pub async fn log_out(request: &RequestContext, refresh_token: Option<&str>) -> A
             (user.user_id, user.session_id)
         }
     };
-    global.revoke_session(user_id, session_id, "logged_out").await?;
+    global
+        .revoke_session(user_id, session_id, "logged_out")
+        .await?;
     Ok(true)
 }
 

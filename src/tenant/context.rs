@@ -50,12 +50,12 @@ impl From<&NoTenant> for AppError {
     fn from(reason: &NoTenant) -> Self {
         match reason {
             NoTenant::Unauthenticated(message) => AppError::unauthenticated(message.clone()),
-            NoTenant::NoOrganization => AppError::forbidden(
-                "no organization selected: send the X-Organization-Id header",
-            ),
+            NoTenant::NoOrganization => {
+                AppError::forbidden("no organization selected: send the X-Organization-Id header")
+            }
             NoTenant::NotMember => AppError::forbidden("you are not a member of this organization"),
             NoTenant::MalformedHeader => {
-                AppError::bad_input("X-Organization-Id", "is not a valid organization id")
+                AppError::invalid("X-Organization-Id", "is not a valid organization id")
             }
         }
     }
@@ -106,11 +106,11 @@ impl RequestContext {
         }
 
         let tenant = match &principal {
-            Principal::User(user) => bind_organization(&tx, postgres, user, &choice)
-                .await?
-                .map(|(organization_id, role)| {
+            Principal::User(user) => bind_organization(&tx, postgres, user, &choice).await?.map(
+                |(organization_id, role)| {
                     TenantDb::new(tx.clone(), organization_id, role, user.user_id)
-                }),
+                },
+            ),
             Principal::Anonymous { rejected } => Err(NoTenant::Unauthenticated(
                 rejected
                     .clone()

@@ -57,7 +57,9 @@ pub struct GlobalDb {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl GlobalDb {
@@ -146,7 +148,10 @@ impl GlobalDb {
     }
 
     /// The memberships of the user the request acts for, oldest first.
-    pub async fn memberships_of(&self, user_id: Uuid) -> AppResult<Vec<MembershipWithOrganization>> {
+    pub async fn memberships_of(
+        &self,
+        user_id: Uuid,
+    ) -> AppResult<Vec<MembershipWithOrganization>> {
         if *lock(&self.acting_user) != Some(user_id) {
             return Ok(Vec::new());
         }
@@ -157,10 +162,9 @@ impl GlobalDb {
             .await?;
         let mut out = Vec::with_capacity(rows.len());
         for membership in rows {
-            if let Some(organization) =
-                organization::Entity::find_by_id(membership.organization_id)
-                    .one(self.tx())
-                    .await?
+            if let Some(organization) = organization::Entity::find_by_id(membership.organization_id)
+                .one(self.tx())
+                .await?
             {
                 out.push(MembershipWithOrganization {
                     membership,
@@ -351,7 +355,12 @@ impl GlobalDb {
     }
 
     /// Ends a session of `user_id` now (log-out). Answers whether one was ended.
-    pub async fn revoke_session(&self, user_id: Uuid, session_id: Uuid, reason: &str) -> AppResult<bool> {
+    pub async fn revoke_session(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        reason: &str,
+    ) -> AppResult<bool> {
         let result = session::Entity::update_many()
             .col_expr(session::Column::RevokedAt, Expr::value(Utc::now()))
             .col_expr(session::Column::RevokedReason, Expr::value(reason))
@@ -364,7 +373,10 @@ impl GlobalDb {
     }
 
     /// The live session a refresh token belongs to, if any (log-out by refresh token).
-    pub async fn session_of_refresh_token(&self, presented: &str) -> AppResult<Option<session::Model>> {
+    pub async fn session_of_refresh_token(
+        &self,
+        presented: &str,
+    ) -> AppResult<Option<session::Model>> {
         let Some(token) = refresh_token::Entity::find()
             .filter(refresh_token::Column::TokenHash.eq(hash_opaque_token(presented)))
             .one(self.tx())

@@ -170,7 +170,10 @@ impl TenantDb {
     }
 
     /// Inserts a row into this organization (its `organization_id` is set here).
-    pub async fn insert<A>(&self, mut row: A) -> Result<<A::Entity as EntityTrait>::Model, WriteError>
+    pub async fn insert<A>(
+        &self,
+        mut row: A,
+    ) -> Result<<A::Entity as EntityTrait>::Model, WriteError>
     where
         A: ActiveModelTrait + ActiveModelBehavior + Send,
         A::Entity: TenantEntity,
@@ -185,7 +188,10 @@ impl TenantDb {
 
     /// Updates a row of this organization; the row's primary key includes
     /// `organization_id`, which is pinned here, so no other organization's row can match.
-    pub async fn update<A>(&self, mut row: A) -> Result<<A::Entity as EntityTrait>::Model, WriteError>
+    pub async fn update<A>(
+        &self,
+        mut row: A,
+    ) -> Result<<A::Entity as EntityTrait>::Model, WriteError>
     where
         A: ActiveModelTrait + ActiveModelBehavior + Send,
         A::Entity: TenantEntity,

@@ -1,0 +1,317 @@
+//! Test support: each test starts its own gateway on port 0 with its own database
+//! (a SQLite file in a temporary folder, or a fresh database in the test PostgreSQL
+//! cluster named by `TENANTGATE_TEST_PG`), and talks to it over HTTP.
+
+use std::net::SocketAddr;
+
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use serde_json::{Value, json};
+use tenantgate::auth::secrets::MasterKey;
+use tenantgate::config::{Secret, ServeConfig};
+use tenantgate::server::Application;
+use tokio::sync::oneshot;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each listed test body once on SQLite and once on PostgreSQL, as
+/// `<name>::sqlite` and `<name>::postgres`.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($(async fn $name:ident($app:ident) $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+                async fn run($app: $crate::helpers::TestApp) $body
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    run($crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    run($crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await).await
+                }
+            }
+        )*
+    };
+}
+
+/// A running gateway and what is needed to restart it on the same data.
+pub struct TestApp {
+    pub address: SocketAddr,
+    pub backend: Backend,
+    pub database_url: String,
+    pub client: reqwest::Client,
+    config: ServeConfig,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    _dir: Option<std::sync::Arc<tempfile::TempDir>>,
+}
+
+/// A signed-up user with their first organization.
+#[derive(Clone, Debug)]
+pub struct Account {
+    pub email: String,
+    pub password: String,
+    pub access_token: String,
+    pub refresh_token: String,
+    pub user_id: String,
+    pub organization_id: String,
+}
+
+/// An HTTP answer: status, content type and JSON body.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Value,
+}
+
+impl Reply {
+    /// The `extensions.code` of the first error, if any.
+    pub fn code(&self) -> Option<&str> {
+        self.body["errors"][0]["extensions"]["code"].as_str()
+    }
+
+    /// Panics with the body unless there were no errors.
+    pub fn ok(self) -> Value {
+        assert!(
+            self.body.get("errors").is_none(),
+            "unexpected errors: {}",
+            self.body
+        );
+        self.body["data"].clone()
+    }
+
+    /// Asserts the first error's code and returns the body.
+    pub fn expect_code(self, code: &str) -> Value {
+        assert_eq!(self.code(), Some(code), "body: {}", self.body);
+        self.body
+    }
+}
+
+pub fn postgres_admin_url() -> String {
+    std::env::var("TENANTGATE_TEST_PG").unwrap_or_else(|_| {
+        panic!(
+            "TENANTGATE_TEST_PG is not set, so the PostgreSQL suite cannot run: \
+             run the tests with ./scripts/test, which starts a test cluster"
+        )
+    })
+}
+
+/// Connects to the test database as its (superuser) owner, for checks below the API.
+pub async fn connect_admin(database_url: &str) -> DatabaseConnection {
+    Database::connect(database_url)
+        .await
+        .expect("connect to the test database")
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Starts a gateway on a new database, after `adjust` changed its configuration.
+    pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut ServeConfig)) -> TestApp {
+        let (database_url, dir) = match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temporary folder");
+                let url = format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("tenantgate.db").display()
+                );
+                (url, Some(std::sync::Arc::new(dir)))
+            }
+            Backend::Postgres => {
+                let admin_url = postgres_admin_url();
+                let admin = connect_admin(&admin_url).await;
+                let name = format!("tg_test_{}", uuid::Uuid::now_v7().simple());
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create the test database");
+                admin.close().await.ok();
+                let base = admin_url
+                    .rsplit_once('/')
+                    .map_or(admin_url.as_str(), |(base, _)| base);
+                (format!("{base}/{name}"), None)
+            }
+        };
+        let mut config = ServeConfig::with_database(database_url.clone());
+        config.listen = "127.0.0.1:0".parse().expect("address");
+        config.master_key = Some(
+            MasterKey::generate()
+                .to_base64()
+                .parse::<Secret>()
+                .expect("secret"),
+        );
+        config.database.db_max_connections = 8;
+        config.hash_concurrency = 2;
+        adjust(&mut config);
+        Self::start(backend, database_url, config, dir).await
+    }
+
+    async fn start(
+        backend: Backend,
+        database_url: String,
+        config: ServeConfig,
+        dir: Option<std::sync::Arc<tempfile::TempDir>>,
+    ) -> TestApp {
+        tenantgate::telemetry::init(tenantgate::config::LogFormat::Pretty);
+        let app = Application::build(config.clone())
+            .await
+            .expect("start the gateway");
+        let address = app.address();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            app.run_until(async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("serve");
+        });
+        TestApp {
+            address,
+            backend,
+            database_url,
+            client: reqwest::Client::new(),
+            config,
+            stop: Some(stop),
+            server: Some(server),
+            _dir: dir,
+        }
+    }
+
+    /// Stops the gateway and starts a new one on the same database and master key.
+    pub async fn restart(mut self) -> TestApp {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server stopped cleanly");
+        }
+        let dir = self._dir.clone();
+        Self::start(
+            self.backend,
+            self.database_url.clone(),
+            self.config.clone(),
+            dir,
+        )
+        .await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    /// Sends a raw request to `/graphql` and reads the reply.
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
+        let response = request.send().await.expect("HTTP request");
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let text = response.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Reply {
+            status,
+            content_type,
+            body,
+        }
+    }
+
+    /// A GraphQL POST with optional bearer token and organization header.
+    pub async fn graphql(
+        &self,
+        token: Option<&str>,
+        organization: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> Reply {
+        let mut request = self
+            .client
+            .post(self.url("/graphql"))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(organization) = organization {
+            request = request.header("x-organization-id", organization);
+        }
+        self.send(request).await
+    }
+
+    /// An anonymous GraphQL request.
+    pub async fn anonymous(&self, query: &str, variables: Value) -> Reply {
+        self.graphql(None, None, query, variables).await
+    }
+
+    /// A GraphQL request as `account`, in their first organization.
+    pub async fn as_user(&self, account: &Account, query: &str, variables: Value) -> Reply {
+        self.graphql(Some(&account.access_token), None, query, variables)
+            .await
+    }
+
+    /// Signs up a new user whose first organization has `slug`.
+    pub async fn sign_up(&self, name: &str, slug: &str) -> Account {
+        let email = format!("{name}@{slug}.example.com");
+        let password = format!("{name}-correct-horse-battery");
+        let data = self
+            .anonymous(
+                "mutation($input: SignUpInput!) { signUp(input: $input) {
+                    accessToken refreshToken user { id } organization { id } } }",
+                json!({ "input": {
+                    "email": email, "password": password, "name": name,
+                    "organizationName": format!("{slug} Inc."), "organizationSlug": slug,
+                }}),
+            )
+            .await
+            .ok();
+        let payload = &data["signUp"];
+        Account {
+            email,
+            password,
+            access_token: payload["accessToken"].as_str().expect("token").to_owned(),
+            refresh_token: payload["refreshToken"]
+                .as_str()
+                .expect("refresh")
+                .to_owned(),
+            user_id: payload["user"]["id"].as_str().expect("user id").to_owned(),
+            organization_id: payload["organization"]["id"]
+                .as_str()
+                .expect("org id")
+                .to_owned(),
+        }
+    }
+
+    /// Creates a contact as `account` and returns its id.
+    pub async fn create_contact(&self, account: &Account, name: &str, email: &str) -> String {
+        let data = self
+            .as_user(
+                account,
+                "mutation($input: CreateContactInput!) { createContact(input: $input) { id } }",
+                json!({ "input": { "name": name, "email": email, "phone": "+15550100000" } }),
+            )
+            .await
+            .ok();
+        data["createContact"]["id"]
+            .as_str()
+            .expect("contact id")
+            .to_owned()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

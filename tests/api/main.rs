@@ -1,0 +1,15 @@
+//! Integration tests: each starts the real gateway on port 0 and talks GraphQL over HTTP,
+//! on SQLite and on PostgreSQL.
+
+mod helpers;
+
+mod architecture;
+mod auth;
+mod contacts;
+mod http;
+mod isolation;
+mod limits;
+mod organizations;
+mod persistence;
+mod rls;
+mod schema;

@@ -1,0 +1,210 @@
+//! PostgreSQL's third wall, checked in the database itself: the catalog, the role, and
+//! what `tenantgate_app` sees with no organization, with another one, and after commit.
+//! The gateway connects as a superuser in these tests, so they also show that isolation
+//! does not depend on `DATABASE_URL` naming an unprivileged user.
+
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
+    TransactionTrait,
+};
+use serde_json::json;
+
+use crate::helpers::{Backend, TestApp};
+
+async fn connect_single(url: &str) -> DatabaseConnection {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(1)
+        .min_connections(1)
+        .sqlx_logging(false);
+    Database::connect(options).await.expect("connect")
+}
+
+async fn scalar<C: ConnectionTrait>(conn: &C, sql: &str) -> i64 {
+    let row = conn
+        .query_one_raw(Statement::from_string(DbBackend::Postgres, sql.to_owned()))
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .expect("a row");
+    row.try_get_by_index::<i64>(0).expect("an integer")
+}
+
+async fn exec<C: ConnectionTrait>(conn: &C, sql: &str) {
+    conn.execute_unprepared(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_tenant_table_has_forced_row_level_security_with_a_checked_policy() {
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let db = connect_single(&app.database_url).await;
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT c.relname::text AS name, c.relrowsecurity AS enabled, c.relforcerowsecurity AS forced,
+                    EXISTS (SELECT 1 FROM pg_policies p
+                            WHERE p.schemaname = 'public' AND p.tablename = c.relname
+                              AND p.qual LIKE '%app.organization_id%'
+                              AND p.with_check LIKE '%app.organization_id%') AS policed
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
+               AND EXISTS (SELECT 1 FROM information_schema.columns col
+                           WHERE col.table_schema = 'public' AND col.table_name = c.relname
+                             AND col.column_name = 'organization_id')"
+                .to_owned(),
+        ))
+        .await
+        .expect("catalog");
+    let mut tables = Vec::new();
+    for row in rows {
+        let name: String = row.try_get("", "name").expect("name");
+        let enabled: bool = row.try_get("", "enabled").expect("enabled");
+        let forced: bool = row.try_get("", "forced").expect("forced");
+        let policed: bool = row.try_get("", "policed").expect("policed");
+        assert!(
+            enabled && forced && policed,
+            "{name}: enabled={enabled} forced={forced} policy={policed}"
+        );
+        tables.push(name);
+    }
+    for expected in ["contact", "membership"] {
+        assert!(
+            tables.iter().any(|t| t == expected),
+            "{expected} missing from {tables:?}"
+        );
+    }
+    // The organization table (the tenants themselves) is protected too.
+    assert_eq!(scalar(&db, "SELECT count(*) FROM pg_class WHERE relname = 'organization' AND relrowsecurity AND relforcerowsecurity").await, 1);
+    // Views over tenant tables must run with the caller's rights.
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                     WHERE n.nspname = 'public' AND c.relkind = 'v'
+                       AND NOT coalesce(c.reloptions @> ARRAY['security_invoker=true'], false)"
+        )
+        .await,
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_request_role_is_unprivileged() {
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let db = connect_single(&app.database_url).await;
+    assert_eq!(scalar(&db, "SELECT count(*) FROM pg_roles WHERE rolname = 'tenantgate_app' AND NOT rolsuper AND NOT rolbypassrls AND NOT rolcanlogin").await, 1);
+    assert_eq!(scalar(&db, "SELECT count(*) FROM pg_class WHERE relowner = (SELECT oid FROM pg_roles WHERE rolname = 'tenantgate_app')").await, 0);
+    // DML only: no DDL on the schema.
+    let tx = db.begin().await.expect("begin");
+    exec(&tx, "SET LOCAL ROLE tenantgate_app").await;
+    assert!(
+        tx.execute_unprepared("CREATE TABLE sneaky (id int)")
+            .await
+            .is_err()
+    );
+    tx.rollback().await.expect("rollback");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenantgate_app_sees_only_the_organization_that_is_set() {
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let ann = app.sign_up("ann", "acme").await;
+    let bob = app.sign_up("bob", "bobco").await;
+    app.create_contact(&ann, "A one", "a1@example.com").await;
+    app.create_contact(&ann, "A two", "a2@example.com").await;
+    app.create_contact(&bob, "B one", "b1@example.com").await;
+    let (a_org, b_org) = (&ann.organization_id, &bob.organization_id);
+    let db = connect_single(&app.database_url).await;
+    assert_eq!(
+        scalar(&db, "SELECT count(*) FROM contact").await,
+        3,
+        "the owner sees all rows"
+    );
+
+    // No organization set: nothing.
+    let tx = db.begin().await.expect("begin");
+    exec(&tx, "SET LOCAL ROLE tenantgate_app").await;
+    assert_eq!(scalar(&tx, "SELECT count(*) FROM contact").await, 0);
+    assert_eq!(scalar(&tx, "SELECT count(*) FROM membership").await, 0);
+    tx.rollback().await.expect("rollback");
+
+    // B set: only B's rows, and no way to write A's.
+    let tx = db.begin().await.expect("begin");
+    exec(&tx, &format!("SET LOCAL ROLE tenantgate_app; SELECT set_config('app.organization_id', '{b_org}', true)")).await;
+    assert_eq!(scalar(&tx, "SELECT count(*) FROM contact").await, 1);
+    assert_eq!(
+        scalar(
+            &tx,
+            &format!("SELECT count(*) FROM contact WHERE organization_id = '{a_org}'")
+        )
+        .await,
+        0
+    );
+    assert_eq!(scalar(&tx, &format!("WITH changed AS (UPDATE contact SET name = 'hijacked' WHERE organization_id = '{a_org}' RETURNING 1) SELECT count(*) FROM changed")).await, 0);
+    assert_eq!(scalar(&tx, &format!("WITH gone AS (DELETE FROM contact WHERE organization_id = '{a_org}' RETURNING 1) SELECT count(*) FROM gone")).await, 0);
+    assert_eq!(scalar(&tx, &format!("WITH changed AS (UPDATE organization SET name = 'hijacked' WHERE id = '{a_org}' RETURNING 1) SELECT count(*) FROM changed")).await, 0);
+    tx.rollback().await.expect("rollback");
+
+    let tx = db.begin().await.expect("begin");
+    exec(&tx, &format!("SET LOCAL ROLE tenantgate_app; SELECT set_config('app.organization_id', '{b_org}', true)")).await;
+    let planted = tx
+        .execute_unprepared(&format!(
+            "INSERT INTO contact (organization_id, id, name, created_at, updated_at) VALUES ('{a_org}', gen_random_uuid(), 'planted', now(), now())"
+        ))
+        .await;
+    assert!(
+        planted.is_err(),
+        "WITH CHECK must refuse a row of another organization"
+    );
+    tx.rollback().await.expect("rollback");
+
+    // After a commit the transaction-local setting is gone ('' rather than NULL): no rows,
+    // and no error either.
+    let tx = db.begin().await.expect("begin");
+    exec(
+        &tx,
+        &format!("SELECT set_config('app.organization_id', '{a_org}', true)"),
+    )
+    .await;
+    tx.commit().await.expect("commit");
+    let tx = db.begin().await.expect("begin");
+    exec(&tx, "SET LOCAL ROLE tenantgate_app").await;
+    assert_eq!(scalar(&tx, "SELECT count(*) FROM contact").await, 0);
+    tx.rollback().await.expect("rollback");
+
+    // Through the API nothing changed.
+    let data = app
+        .as_user(&ann, "{ contacts { totalCount } }", json!({}))
+        .await
+        .ok();
+    assert_eq!(data["contacts"]["totalCount"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_level_setting_cannot_leak_between_requests() {
+    // The gateway sets the organization transaction-locally; a connection handed back to
+    // the pool after a request carries nothing into the next one.
+    let app = TestApp::spawn_with(Backend::Postgres, |config| {
+        config.database.db_max_connections = 1
+    })
+    .await;
+    let ann = app.sign_up("ann", "acme").await;
+    let bob = app.sign_up("bob", "bobco").await;
+    app.create_contact(&ann, "A only", "a@example.com").await;
+    for _ in 0..3 {
+        let a = app
+            .as_user(&ann, "{ contacts { totalCount } }", json!({}))
+            .await
+            .ok();
+        assert_eq!(a["contacts"]["totalCount"], 1);
+        let b = app
+            .as_user(&bob, "{ contacts { totalCount } }", json!({}))
+            .await
+            .ok();
+        assert_eq!(b["contacts"]["totalCount"], 0);
+        app.anonymous("{ organizationBySlug(slug: \"acme\") { id } }", json!({}))
+            .await
+            .ok();
+    }
+}
