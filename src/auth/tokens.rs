@@ -127,3 +127,130 @@ pub fn new_opaque_token(prefix: &str) -> (String, Vec<u8>) {
 pub fn hash_opaque_token(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::secrets::MasterKey;
+    use crate::config::DatabaseConfig;
+
+    async fn key_store() -> Arc<KeyStore> {
+        let config = DatabaseConfig {
+            database_url: "sqlite::memory:".into(),
+            db_max_connections: 1,
+        };
+        let db = crate::tenant::connect(&config).await.expect("connect");
+        crate::tenant::migrate(&db).await.expect("migrate");
+        Arc::new(
+            KeyStore::load_or_create(db, MasterKey::generate())
+                .await
+                .expect("keys"),
+        )
+    }
+
+    fn service(keys: &Arc<KeyStore>, issuer: &str, audience: &str) -> TokenService {
+        TokenService::new(
+            keys.clone(),
+            issuer.into(),
+            audience.into(),
+            Duration::from_secs(900),
+        )
+    }
+
+    fn sign(keys: &KeyStore, claims: &AccessClaims, typ: Option<&str>) -> String {
+        let (kid, key) = keys.signing_key();
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(kid);
+        header.typ = typ.map(str::to_owned);
+        jsonwebtoken::encode(&header, claims, &key).expect("sign")
+    }
+
+    #[tokio::test]
+    async fn tokens_verify_only_for_their_issuer_audience_type_and_lifetime() {
+        let keys = key_store().await;
+        let tokens = service(&keys, "tenantgate", "tenantgate-api");
+        let user = Uuid::now_v7();
+        let session = Uuid::now_v7();
+        let issued = tokens
+            .issue_access_token(user, session, None)
+            .expect("issue");
+        let claims = tokens
+            .verify_access_token(&issued.token)
+            .await
+            .expect("valid");
+        assert_eq!((claims.sub, claims.sid), (user, session));
+
+        assert!(
+            service(&keys, "someone-else", "tenantgate-api")
+                .verify_access_token(&issued.token)
+                .await
+                .is_err()
+        );
+        assert!(
+            service(&keys, "tenantgate", "another-api")
+                .verify_access_token(&issued.token)
+                .await
+                .is_err()
+        );
+
+        let now = chrono::Utc::now().timestamp();
+        let expired = AccessClaims {
+            iss: "tenantgate".into(),
+            aud: "tenantgate-api".into(),
+            sub: user,
+            sid: session,
+            org: None,
+            iat: now - 3600,
+            exp: now - 120,
+        };
+        assert_eq!(
+            tokens
+                .verify_access_token(&sign(&keys, &expired, Some(ACCESS_TOKEN_TYPE)))
+                .await
+                .err(),
+            Some("the access token has expired")
+        );
+        let fresh = AccessClaims {
+            exp: now + 600,
+            ..expired
+        };
+        assert!(
+            tokens
+                .verify_access_token(&sign(&keys, &fresh, Some(ACCESS_TOKEN_TYPE)))
+                .await
+                .is_ok()
+        );
+        assert!(
+            tokens
+                .verify_access_token(&sign(&keys, &fresh, Some("JWT")))
+                .await
+                .is_err()
+        );
+        assert!(
+            tokens
+                .verify_access_token(&sign(&keys, &fresh, None))
+                .await
+                .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn another_deployments_keys_are_not_trusted() {
+        let ours = service(&key_store().await, "tenantgate", "tenantgate-api");
+        let theirs = service(&key_store().await, "tenantgate", "tenantgate-api");
+        let foreign = theirs
+            .issue_access_token(Uuid::now_v7(), Uuid::now_v7(), None)
+            .expect("issue");
+        assert!(ours.verify_access_token(&foreign.token).await.is_err());
+    }
+
+    #[test]
+    fn opaque_tokens_are_random_and_stored_hashed() {
+        let (a, hash_a) = new_opaque_token("tgr_");
+        let (b, _) = new_opaque_token("tgr_");
+        assert_ne!(a, b);
+        assert!(a.starts_with("tgr_") && a.len() > 40);
+        assert_eq!(hash_opaque_token(&a), hash_a);
+        assert_eq!(hash_a.len(), 32);
+    }
+}

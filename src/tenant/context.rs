@@ -85,24 +85,24 @@ impl RequestContext {
         choice: OrganizationChoice,
         client: ClientInfo,
     ) -> Result<Self, AppError> {
-        let tx = Arc::new(db.begin(kind == OperationKind::Query).await?);
+        let read_only = kind == OperationKind::Query;
+        let tx = Arc::new(db.begin(read_only).await?);
         let postgres = db.is_postgres();
         let mut principal = principal;
 
-        if let Principal::User(user) = &principal {
+        let live = match (&principal, postgres) {
+            (Principal::User(user), true) => prepare_postgres(&tx, Some(user), read_only).await?,
+            (Principal::User(user), false) => GlobalDb::session_is_live(&tx, user).await?,
+            (Principal::Anonymous { .. }, true) => prepare_postgres(&tx, None, read_only).await?,
+            (Principal::Anonymous { .. }, false) => true,
+        };
+        if !live {
             if postgres {
-                set_role_and_user(&tx, Some(user.user_id)).await?;
+                prepare_postgres(&tx, None, read_only).await?;
             }
-            if !GlobalDb::session_is_live(&tx, user).await? {
-                if postgres {
-                    set_role_and_user(&tx, None).await?;
-                }
-                principal = Principal::Anonymous {
-                    rejected: Some("your session has ended: sign in again".into()),
-                };
-            }
-        } else if postgres {
-            set_role_and_user(&tx, None).await?;
+            principal = Principal::Anonymous {
+                rejected: Some("your session has ended: sign in again".into()),
+            };
         }
 
         let tenant = match &principal {
@@ -180,17 +180,48 @@ impl RequestContext {
     }
 }
 
-/// `SET LOCAL ROLE tenantgate_app` and `app.user_id`, in one round trip.
-async fn set_role_and_user(tx: &DatabaseTransaction, user: Option<Uuid>) -> Result<(), AppError> {
-    let user = user.map(|id| id.to_string()).unwrap_or_default();
-    tx.execute_raw(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        "SELECT set_config('role', 'tenantgate_app', true), set_config('app.user_id', $1, true), \
-         set_config('app.organization_id', '', true)",
-        [user.into()],
-    ))
-    .await?;
-    Ok(())
+/// The first statement of every PostgreSQL request, one round trip: switch to
+/// `tenantgate_app`, record the user (`app.user_id`), clear the organization, make the
+/// transaction read-only for queries, and read whether the user's session is still live.
+/// All settings are transaction-local, so nothing survives into the pooled connection's
+/// next request. Answers whether the session is live (always true for anonymous).
+async fn prepare_postgres(
+    tx: &DatabaseTransaction,
+    user: Option<&UserPrincipal>,
+    read_only: bool,
+) -> Result<bool, AppError> {
+    let (user_id, session_id) = match user {
+        Some(user) => (Some(user.user_id), Some(user.session_id)),
+        None => (None, None),
+    };
+    // Only queries touch the access mode: read-only may be set at any point, and
+    // mutations keep the server's default.
+    const PREPARE: &str = "SELECT $2::uuid IS NULL OR EXISTS (SELECT 1 FROM session \
+         WHERE id = $2 AND user_id = $1 AND revoked_at IS NULL AND expires_at > now()) AS live, \
+         set_config('role', 'tenantgate_app', true), \
+         set_config('app.user_id', coalesce($1::text, ''), true), \
+         set_config('app.organization_id', '', true)";
+    const PREPARE_READ_ONLY: &str = "SELECT $2::uuid IS NULL OR EXISTS (SELECT 1 FROM session \
+         WHERE id = $2 AND user_id = $1 AND revoked_at IS NULL AND expires_at > now()) AS live, \
+         set_config('role', 'tenantgate_app', true), \
+         set_config('app.user_id', coalesce($1::text, ''), true), \
+         set_config('app.organization_id', '', true), \
+         set_config('transaction_read_only', 'on', true)";
+    let row = tx
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            if read_only {
+                PREPARE_READ_ONLY
+            } else {
+                PREPARE
+            },
+            [user_id.into(), session_id.into()],
+        ))
+        .await?;
+    Ok(match row {
+        Some(row) => row.try_get::<bool>("", "live")?,
+        None => false,
+    })
 }
 
 async fn bind_organization(

@@ -6,8 +6,8 @@ use anyhow::Context;
 use migration::MigratorTrait;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    AccessMode, ActiveModelTrait, ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend,
-    EntityTrait, IntoActiveModel, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ActiveModelTrait, ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
+    IntoActiveModel, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
 use super::StoredSigningKey;
@@ -57,35 +57,29 @@ impl Database {
         self.conn.ping().await.is_ok()
     }
 
-    /// Begins a request's transaction: read-only for queries; on SQLite, mutations take
-    /// the write lock up front (`BEGIN IMMEDIATE`) so two writers wait for each other
-    /// instead of failing with "database is locked" half-way.
+    /// Begins a request's transaction. On SQLite, mutations take the write lock up front
+    /// (`BEGIN IMMEDIATE`) so two writers wait for each other instead of failing with
+    /// "database is locked" half-way. On PostgreSQL a plain `BEGIN`: the read-only mode
+    /// of queries is set together with the role (see `context`), saving a round trip.
     pub(super) async fn begin(
         &self,
         read_only: bool,
     ) -> Result<sea_orm::DatabaseTransaction, AppError> {
-        let options = if self.is_postgres() {
-            TransactionOptions {
-                isolation_level: None,
-                access_mode: Some(if read_only {
-                    AccessMode::ReadOnly
-                } else {
-                    AccessMode::ReadWrite
-                }),
-                sqlite_transaction_mode: None,
-            }
+        let sqlite_transaction_mode = if self.is_postgres() {
+            None
+        } else if read_only {
+            Some(SqliteTransactionMode::Deferred)
         } else {
-            TransactionOptions {
+            Some(SqliteTransactionMode::Immediate)
+        };
+        Ok(self
+            .conn
+            .begin_with_options(TransactionOptions {
                 isolation_level: None,
                 access_mode: None,
-                sqlite_transaction_mode: Some(if read_only {
-                    SqliteTransactionMode::Deferred
-                } else {
-                    SqliteTransactionMode::Immediate
-                }),
-            }
-        };
-        Ok(self.conn.begin_with_options(options).await?)
+                sqlite_transaction_mode,
+            })
+            .await?)
     }
 
     /// All stored signing keys.

@@ -160,19 +160,25 @@ impl GlobalDb {
             .order_by_asc(membership::Column::CreatedAt)
             .all(self.tx())
             .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for membership in rows {
-            if let Some(organization) = organization::Entity::find_by_id(membership.organization_id)
-                .one(self.tx())
+        let ids: Vec<Uuid> = rows.iter().map(|m| m.organization_id).collect();
+        let organizations: std::collections::HashMap<Uuid, organization::Model> =
+            organization::Entity::find()
+                .filter(organization::Column::Id.is_in(ids))
+                .all(self.tx())
                 .await?
-            {
-                out.push(MembershipWithOrganization {
+                .into_iter()
+                .map(|org| (org.id, org))
+                .collect();
+        Ok(rows
+            .into_iter()
+            .filter_map(|membership| {
+                let organization = organizations.get(&membership.organization_id)?.clone();
+                Some(MembershipWithOrganization {
                     membership,
                     organization,
-                });
-            }
-        }
-        Ok(out)
+                })
+            })
+            .collect())
     }
 
     // ---- organizations -----------------------------------------------------------------

@@ -103,3 +103,25 @@ on_both_databases! {
         assert!(!text.contains("Did you mean"), "{text}");
     }
 }
+
+on_both_databases! {
+    async fn internal_errors_are_masked_and_carry_the_request_id(app) {
+        let ann = app.sign_up("ann", "acme").await;
+        let admin = crate::helpers::connect_admin(&app.database_url).await;
+        sea_orm::ConnectionTrait::execute_unprepared(&admin, "DROP TABLE contact").await.expect("drop");
+        let response = app.client.post(app.url("/graphql"))
+            .bearer_auth(&ann.access_token)
+            .json(&json!({ "query": "{ contacts { totalCount } }" }))
+            .send().await.expect("request");
+        let request_id = response.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let body: serde_json::Value = response.json().await.expect("json");
+        let error = &body["errors"][0];
+        assert_eq!(error["extensions"]["code"], "INTERNAL");
+        assert_eq!(error["message"], "internal error");
+        assert_eq!(error["extensions"]["requestId"], request_id.as_str());
+        let text = body.to_string().to_lowercase();
+        for detail in ["contact\"", "relation", "no such table", "sql", "select"] {
+            assert!(!text.contains(detail), "leaked {detail:?}: {text}");
+        }
+    }
+}
