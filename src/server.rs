@@ -16,7 +16,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::auth::keys::KeyStore;
 use crate::auth::password::PasswordHasherPool;
@@ -164,7 +164,8 @@ fn router(state: Arc<AppState>, config: &ServeConfig) -> anyhow::Result<Router> 
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
         tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %request_id)
-    });
+    })
+    .on_response(DefaultOnResponse::new().level(tracing::Level::INFO));
     Ok(Router::new()
         .route(
             "/graphql",
