@@ -99,6 +99,48 @@ pub struct ServeConfig {
     #[arg(long, env = "TENANTGATE_HASH_CONCURRENCY", default_value_t = 4)]
     pub hash_concurrency: usize,
 
+    /// Where the admin app lives; invitation and password reset links point into it
+    /// (`<app-url>/accept-invitation?token=…`, `<app-url>/reset-password?token=…`).
+    #[arg(
+        long,
+        env = "TENANTGATE_APP_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub app_url: String,
+
+    /// SMTP server for outgoing mail (`smtp://user:pass@host:587?tls=required`,
+    /// `smtps://…`). Unset: mail is written to the log (development).
+    #[arg(long, env = "SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<Secret>,
+
+    /// Sender of outgoing mail.
+    #[arg(
+        long,
+        env = "TENANTGATE_MAIL_FROM",
+        default_value = "tenantgate <no-reply@localhost>"
+    )]
+    pub mail_from: String,
+
+    /// Seats of a new organization (members plus open invitations).
+    #[arg(long, env = "TENANTGATE_DEFAULT_SEAT_LIMIT", default_value_t = 10)]
+    pub default_seat_limit: i32,
+
+    /// Log-in attempts allowed per account per minute.
+    #[arg(
+        long,
+        env = "TENANTGATE_LOGIN_ATTEMPTS_PER_ACCOUNT",
+        default_value_t = 5
+    )]
+    pub login_attempts_per_account: u32,
+
+    /// Log-in and reset attempts allowed per client address per minute.
+    #[arg(
+        long,
+        env = "TENANTGATE_LOGIN_ATTEMPTS_PER_ADDRESS",
+        default_value_t = 30
+    )]
+    pub login_attempts_per_address: u32,
+
     /// Origins allowed to call the API from a browser (comma-separated); none by default.
     #[arg(long, env = "TENANTGATE_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
@@ -186,6 +228,12 @@ impl ServeConfig {
             request_timeout_secs: 10,
             limits: QueryLimits::default(),
             hash_concurrency: 4,
+            app_url: "http://127.0.0.1:8080".into(),
+            smtp_url: None,
+            mail_from: "tenantgate <no-reply@localhost>".into(),
+            default_seat_limit: 10,
+            login_attempts_per_account: 5,
+            login_attempts_per_address: 30,
             cors_origins: Vec::new(),
             dev: false,
             log_format: LogFormat::Pretty,

@@ -6,6 +6,7 @@
 //! limits, error codes) → the capability folders ([`sessions`], [`organizations`],
 //! [`contacts`]).
 
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -13,6 +14,9 @@ pub mod contacts;
 pub mod error;
 pub mod graphql;
 pub mod input;
+pub mod invitations;
+pub mod mail;
+pub mod members;
 pub mod organizations;
 pub mod server;
 pub mod sessions;

@@ -21,9 +21,11 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use crate::auth::keys::KeyStore;
 use crate::auth::password::PasswordHasherPool;
 use crate::auth::secrets::MasterKey;
+use crate::auth::throttle::Throttle;
 use crate::auth::tokens::TokenService;
 use crate::config::{QueryLimits, ServeConfig};
 use crate::graphql::{self, AppSchema, Services};
+use crate::mail::Mailer;
 use crate::tenant::{self, Database};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -42,6 +44,8 @@ pub struct Application {
     listener: tokio::net::TcpListener,
     router: Router,
     address: SocketAddr,
+    /// The mail dispatcher and housekeeping; stopped with the server.
+    background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -50,7 +54,13 @@ impl Application {
         let db = tenant::connect(&config.database).await?;
         tenant::migrate(&db).await?;
         let master = master_key(&config, db.is_postgres())?;
-        let keys = Arc::new(KeyStore::load_or_create(db.clone(), master).await?);
+        let keys = Arc::new(KeyStore::load_or_create(db.clone(), master.clone()).await?);
+        let mailer = Mailer::new(
+            db.clone(),
+            master,
+            config.smtp_url.as_ref().map(|url| url.expose()),
+            &config.mail_from,
+        )?;
         let tokens = TokenService::new(
             keys,
             config.issuer.clone(),
@@ -62,7 +72,24 @@ impl Application {
             passwords: PasswordHasherPool::new(config.hash_concurrency)?,
             refresh_lifetime: std::time::Duration::from_secs(config.refresh_ttl_secs),
             remember_me_lifetime: std::time::Duration::from_secs(config.remember_me_ttl_secs),
+            mailer: mailer.clone(),
+            throttle: Throttle::new(
+                config.login_attempts_per_account,
+                config.login_attempts_per_address,
+            ),
+            app_url: config.app_url.clone(),
+            default_seat_limit: config.default_seat_limit,
         });
+        let background = vec![mailer.spawn_dispatcher(), {
+            let services = services.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+                loop {
+                    tick.tick().await;
+                    services.throttle.shrink();
+                }
+            })
+        }];
         let schema = graphql::build_schema(&config.limits, config.dev, Some(services));
         let state = Arc::new(AppState {
             schema,
@@ -80,6 +107,7 @@ impl Application {
             listener,
             router,
             address,
+            background,
         })
     }
 
@@ -98,13 +126,17 @@ impl Application {
         self,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        axum::serve(
+        let served = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(stop)
-        .await?;
+        .await;
+        for task in &self.background {
+            task.abort();
+        }
+        served?;
         Ok(())
     }
 }

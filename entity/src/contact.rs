@@ -16,6 +16,8 @@ pub struct Model {
     pub phone: Option<String>,
     /// The member responsible for this contact (the creator, unless reassigned).
     pub owner_id: Option<Uuid>,
+    /// Private notes: only the owner and MANAGER or higher read them.
+    pub notes: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

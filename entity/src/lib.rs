@@ -6,13 +6,18 @@
 //! `refresh_token`, `signing_key`) are platform tables that belong to no single
 //! organization.
 
+pub mod audit_log;
 pub mod contact;
+pub mod invitation;
 pub mod membership;
 pub mod organization;
+pub mod outbox;
+pub mod password_reset;
 pub mod refresh_token;
 pub mod role;
 pub mod session;
 pub mod signing_key;
 pub mod user;
 
+pub use organization::OrganizationStatus;
 pub use role::Role;

@@ -1,6 +1,7 @@
 //! An organization: the tenant. Its `id` is the `organization_id` of every tenant row.
 
 use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
 
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -11,8 +12,42 @@ pub struct Model {
     pub name: String,
     #[sea_orm(unique)]
     pub slug: String,
+    pub status: OrganizationStatus,
+    /// The plan's name, as billing calls it.
+    pub plan: String,
+    /// Members plus open invitations never exceed this.
+    pub seat_limit: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// Where an organization stands with billing. SUSPENDED and CANCELED organizations are
+/// read-only.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum OrganizationStatus {
+    #[sea_orm(string_value = "trial")]
+    Trial,
+    #[sea_orm(string_value = "active")]
+    Active,
+    #[sea_orm(string_value = "past_due")]
+    PastDue,
+    #[sea_orm(string_value = "suspended")]
+    Suspended,
+    #[sea_orm(string_value = "canceled")]
+    Canceled,
+}
+
+impl OrganizationStatus {
+    /// Whether the organization's data may change.
+    pub fn is_writable(self) -> bool {
+        !matches!(
+            self,
+            OrganizationStatus::Suspended | OrganizationStatus::Canceled
+        )
+    }
+}

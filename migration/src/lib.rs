@@ -9,6 +9,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_platform_tables;
 mod m20261123_000002_tenant_tables;
+mod m20261123_000003_teams;
 pub mod security;
 
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_platform_tables::Migration),
             Box::new(m20261123_000002_tenant_tables::Migration),
+            Box::new(m20261123_000003_teams::Migration),
         ]
     }
 }

@@ -12,6 +12,7 @@
 pub mod keys;
 pub mod password;
 pub mod secrets;
+pub mod throttle;
 pub mod tokens;
 
 use uuid::Uuid;

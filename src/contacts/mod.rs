@@ -2,7 +2,9 @@
 
 mod service;
 
-use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject};
+use async_graphql::{
+    ComplexObject, Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject,
+};
 use chrono::{DateTime, Utc};
 
 use crate::error::GqlResult;
@@ -13,16 +15,33 @@ use entity::{Role, contact};
 
 /// A person or company the organization deals with.
 #[derive(SimpleObject, Clone)]
+#[graphql(complex)]
 pub struct Contact {
     pub id: ID,
     pub name: String,
+    /// Personal data: MEMBER or higher.
+    #[graphql(guard = "RoleGuard::new(Role::Member)")]
     pub email: Option<String>,
-    /// Normalised to `+` and digits.
+    /// Personal data: MEMBER or higher. Normalised to `+` and digits.
+    #[graphql(guard = "RoleGuard::new(Role::Member)")]
     pub phone: Option<String>,
     /// The member responsible for this contact.
     pub owner_id: Option<ID>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    #[graphql(skip)]
+    owner: Option<uuid::Uuid>,
+    #[graphql(skip)]
+    private_notes: Option<String>,
+}
+
+#[ComplexObject]
+impl Contact {
+    /// Private notes: only the contact's owner and MANAGER or higher read them.
+    async fn notes(&self, ctx: &Context<'_>) -> GqlResult<Option<String>> {
+        service::may_read_notes(ctx.request()?.tenant()?, self.owner)?;
+        Ok(self.private_notes.clone())
+    }
 }
 
 impl From<contact::Model> for Contact {
@@ -35,6 +54,8 @@ impl From<contact::Model> for Contact {
             owner_id: model.owner_id.map(|id| ID(id.to_string())),
             created_at: model.created_at,
             updated_at: model.updated_at,
+            owner: model.owner_id,
+            private_notes: model.notes,
         }
     }
 }
@@ -46,8 +67,10 @@ pub struct CreateContactInput {
     /// Unique among the organization's contacts.
     pub email: Option<String>,
     pub phone: Option<String>,
-    /// A member of the organization; defaults to you.
+    /// A member of the organization; defaults to you. Another owner needs MANAGER.
     pub owner_id: Option<ID>,
+    /// Private notes, up to 10,000 characters.
+    pub notes: Option<String>,
 }
 
 /// Omitted fields stay as they are; `null` clears `email`, `phone` and `ownerId`.
@@ -57,6 +80,7 @@ pub struct UpdateContactInput {
     pub email: MaybeUndefined<String>,
     pub phone: MaybeUndefined<String>,
     pub owner_id: MaybeUndefined<ID>,
+    pub notes: MaybeUndefined<String>,
 }
 
 #[derive(InputObject, Default)]

@@ -152,6 +152,29 @@ async fn owner(db: &TenantDb, field: &str, id: &ID) -> AppResult<Uuid> {
     Ok(db.get::<membership::Entity>(owner).await?.user_id)
 }
 
+/// Private notes are for the contact's owner and MANAGER or higher.
+pub fn may_read_notes(db: &TenantDb, owner: Option<Uuid>) -> AppResult<()> {
+    if db.role().at_least(Role::Manager) || owner == Some(db.user_id()) {
+        Ok(())
+    } else {
+        Err(AppError::forbidden(
+            "only the contact's owner and MANAGER or higher may read its notes",
+        ))
+    }
+}
+
+fn notes(raw: Option<String>) -> AppResult<Option<String>> {
+    match raw {
+        None => Ok(None),
+        Some(text) if text.trim().is_empty() => Ok(None),
+        Some(text) if text.chars().count() > 10_000 => Err(AppError::invalid(
+            "notes",
+            "must be at most 10000 characters",
+        )),
+        Some(text) => Ok(Some(text)),
+    }
+}
+
 fn may_change(db: &TenantDb, contact: &contact::Model) -> AppResult<()> {
     if db.role().at_least(Role::Manager) || contact.owner_id == Some(db.user_id()) {
         Ok(())
@@ -199,6 +222,7 @@ pub async fn create(db: &TenantDb, input: CreateContactInput) -> AppResult<conta
         email: Set(email),
         phone: Set(phone),
         owner_id: Set(Some(owner_id)),
+        notes: Set(notes(input.notes)?),
         created_at: Set(now),
         updated_at: Set(now),
     })
@@ -246,6 +270,11 @@ pub async fn update(
             }
             row.owner_id = Set(Some(owner_id));
         }
+    }
+    match input.notes {
+        MaybeUndefined::Undefined => {}
+        MaybeUndefined::Null => row.notes = Set(None),
+        MaybeUndefined::Value(text) => row.notes = Set(notes(Some(text))?),
     }
     row.updated_at = Set(Utc::now());
     db.update(row)

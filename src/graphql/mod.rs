@@ -13,11 +13,16 @@ use std::time::Duration;
 
 use async_graphql::{Context, EmptySubscription, Enum, MergedObject, Schema};
 
+use crate::audit::AuditQuery;
 use crate::auth::password::PasswordHasherPool;
+use crate::auth::throttle::Throttle;
 use crate::auth::tokens::TokenService;
 use crate::config::QueryLimits;
 use crate::contacts::{ContactMutation, ContactQuery};
 use crate::error::AppError;
+use crate::invitations::{InvitationMutation, InvitationQuery};
+use crate::mail::Mailer;
+use crate::members::{MemberMutation, MemberQuery};
 use crate::organizations::{OrganizationMutation, OrganizationQuery};
 use crate::sessions::{SessionMutation, SessionQuery};
 use crate::tenant::RequestContext;
@@ -25,27 +30,52 @@ use crate::tenant::RequestContext;
 /// Every query field, merged from the capabilities.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(SessionQuery, OrganizationQuery, ContactQuery);
+pub struct QueryRoot(
+    SessionQuery,
+    OrganizationQuery,
+    MemberQuery,
+    InvitationQuery,
+    ContactQuery,
+    AuditQuery,
+);
 
 /// Every mutation field, merged from the capabilities. Several mutations in one request
 /// run in order, in one transaction: all or nothing.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(SessionMutation, OrganizationMutation, ContactMutation);
+pub struct MutationRoot(
+    SessionMutation,
+    OrganizationMutation,
+    MemberMutation,
+    InvitationMutation,
+    ContactMutation,
+);
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 /// Services resolvers need beyond the request's own context.
-#[derive(Clone)]
 pub struct Services {
     pub tokens: TokenService,
     pub passwords: PasswordHasherPool,
     pub refresh_lifetime: Duration,
     pub remember_me_lifetime: Duration,
+    pub mailer: Mailer,
+    pub throttle: Throttle,
+    /// Base of the links in emails (the admin app).
+    pub app_url: String,
+    pub default_seat_limit: i32,
 }
 
 impl Services {
     /// How long a session may go without refreshing.
+    /// A link into the admin app carrying a one-time token.
+    pub fn app_link(&self, path: &str, token: &str) -> String {
+        format!(
+            "{}/{path}?token={token}",
+            self.app_url.trim_end_matches('/')
+        )
+    }
+
     pub fn session_lifetime(&self, remember_me: bool) -> Duration {
         if remember_me {
             self.remember_me_lifetime
@@ -56,7 +86,7 @@ impl Services {
 }
 
 /// A member's role in an organization, highest first.
-#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[graphql(remote = "entity::Role")]
 pub enum Role {
     /// Everything, including billing, ownership transfer and deleting the organization.

@@ -1,14 +1,34 @@
 //! Organizations: the tenants. Reading the current one, the public look-up by slug,
-//! creating one (the caller becomes OWNER) and updating its settings.
+//! creating one (the caller becomes OWNER), settings (ADMIN), billing fields and deletion
+//! (OWNER).
 
-use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+mod service;
+
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use crate::error::{AppError, AppResult, GqlResult};
+use crate::error::GqlResult;
 use crate::graphql::ContextExt;
 use crate::graphql::guards::RoleGuard;
 use crate::input::{Name, Slug};
 use entity::{Role, organization};
+
+pub use service::{create, seats_in_use};
+
+/// Where an organization stands with billing.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(remote = "entity::OrganizationStatus")]
+pub enum OrganizationStatus {
+    /// Trying tenantgate out (new organizations start here).
+    Trial,
+    Active,
+    /// Payment is late; everything still works.
+    PastDue,
+    /// Read-only until an owner reactivates it.
+    Suspended,
+    /// Read-only.
+    Canceled,
+}
 
 /// An organization the caller belongs to.
 #[derive(SimpleObject, Clone)]
@@ -17,6 +37,10 @@ pub struct Organization {
     pub name: String,
     /// The organization's URL name, unique across tenantgate.
     pub slug: String,
+    pub status: OrganizationStatus,
+    pub plan: String,
+    /// Members plus open invitations never exceed this.
+    pub seat_limit: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -27,6 +51,9 @@ impl From<organization::Model> for Organization {
             id: ID(model.id.to_string()),
             name: model.name,
             slug: model.slug,
+            status: model.status.into(),
+            plan: model.plan,
+            seat_limit: model.seat_limit,
             created_at: model.created_at,
             updated_at: model.updated_at,
         }
@@ -49,11 +76,22 @@ pub struct CreateOrganizationInput {
     pub slug: String,
 }
 
-/// Omitted fields stay as they are.
+/// Omitted fields stay as they are. `name` and `slug` need ADMIN; `plan`, `seatLimit` and
+/// `status` need OWNER.
 #[derive(InputObject)]
 pub struct UpdateOrganizationInput {
     pub name: Option<String>,
     pub slug: Option<String>,
+    pub plan: Option<String>,
+    /// At least the seats in use (members plus open invitations).
+    pub seat_limit: Option<i32>,
+    pub status: Option<OrganizationStatus>,
+}
+
+#[derive(InputObject)]
+pub struct DeleteOrganizationInput {
+    /// The organization's slug, typed again as confirmation.
+    pub confirm_slug: String,
 }
 
 #[derive(Default)]
@@ -103,53 +141,33 @@ impl OrganizationMutation {
         let user = request.user()?;
         let name = Name::parse("name", &input.name, 200)?;
         let slug = Slug::parse("slug", &input.slug)?;
-        Ok(create(request.global(), name, slug, user.user_id, "slug")
+        let seats = ctx.services()?.default_seat_limit;
+        Ok(create(request, name, slug, user.user_id, "slug", seats)
             .await?
             .into())
     }
 
-    /// Renames the organization or changes its slug. ADMIN or higher.
+    /// Changes the organization's settings. ADMIN or higher; the billing fields (`plan`,
+    /// `seatLimit`, `status`) OWNER only.
     #[graphql(guard = "RoleGuard::new(Role::Admin)")]
     async fn update_organization(
         &self,
         ctx: &Context<'_>,
         input: UpdateOrganizationInput,
     ) -> GqlResult<Organization> {
-        let tenant = ctx.request()?.tenant()?;
-        let name = input
-            .name
-            .map(|name| Name::parse("name", &name, 200).map(Name::into_inner))
-            .transpose()?;
-        let slug = input
-            .slug
-            .map(|slug| Slug::parse("slug", &slug).map(Slug::into_inner))
-            .transpose()?;
-        Ok(tenant
-            .update_organization(name, slug)
-            .await
-            .map_err(|e| e.conflict_on("slug", "this slug is taken"))?
+        Ok(service::update(ctx.request()?.tenant()?, input)
+            .await?
             .into())
     }
-}
 
-/// Creates an organization owned by `owner`; a taken slug is `CONFLICT` on `slug_field`
-/// (the name of the slug field in the caller's input).
-pub async fn create(
-    global: &crate::tenant::GlobalDb,
-    name: Name,
-    slug: Slug,
-    owner: uuid::Uuid,
-    slug_field: &str,
-) -> AppResult<organization::Model> {
-    if global
-        .find_organization_by_slug(slug.as_str())
-        .await?
-        .is_some()
-    {
-        return Err(AppError::conflict(slug_field, "this slug is taken"));
+    /// Deletes the organization and all its data, for good. OWNER only; type the slug to
+    /// confirm. Answers the deleted organization's id.
+    #[graphql(guard = "RoleGuard::new(Role::Owner)")]
+    async fn delete_organization(
+        &self,
+        ctx: &Context<'_>,
+        input: DeleteOrganizationInput,
+    ) -> GqlResult<ID> {
+        Ok(service::delete(ctx.request()?.tenant()?, &input.confirm_slug).await?)
     }
-    global
-        .found_organization(name.into_inner(), slug.into_inner(), owner)
-        .await
-        .map_err(|e| e.conflict_on(slug_field, "this slug is taken"))
 }

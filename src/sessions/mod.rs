@@ -2,10 +2,13 @@
 
 mod service;
 
+pub use service::issue_payload;
+
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use crate::error::GqlResult;
+use crate::graphql::pagination::Page;
 use crate::graphql::{ContextExt, Role};
 use crate::organizations::Organization;
 use entity::user;
@@ -84,6 +87,36 @@ pub struct LogInInput {
     pub remember_me: bool,
 }
 
+/// One of your signed-in sessions (a device or browser).
+#[derive(SimpleObject)]
+pub struct Session {
+    pub id: ID,
+    pub user_agent: Option<String>,
+    pub client_ip: Option<String>,
+    pub remember_me: bool,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: DateTime<Utc>,
+    /// Ends unless refreshed before this.
+    pub expires_at: DateTime<Utc>,
+    /// The session of this request.
+    pub current: bool,
+}
+
+#[derive(InputObject)]
+pub struct ChangePasswordInput {
+    pub current_password: String,
+    /// At least 10 characters.
+    pub new_password: String,
+}
+
+#[derive(InputObject)]
+pub struct ResetPasswordInput {
+    /// The token from the reset email.
+    pub token: String,
+    /// At least 10 characters.
+    pub new_password: String,
+}
+
 #[derive(Default)]
 pub struct SessionQuery;
 
@@ -92,6 +125,17 @@ impl SessionQuery {
     /// The signed-in user and their memberships.
     async fn me(&self, ctx: &Context<'_>) -> GqlResult<Me> {
         Ok(service::me(ctx.request()?).await?)
+    }
+
+    /// Your live sessions, most recently used first. Only ever your own.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(1, 100) as usize * child_complexity")]
+    async fn sessions(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> GqlResult<Page<Session>> {
+        Ok(service::sessions(ctx.request()?, first, after).await?)
     }
 }
 
@@ -124,5 +168,44 @@ impl SessionMutation {
     /// access tokens stop working at once.
     async fn log_out(&self, ctx: &Context<'_>, refresh_token: Option<String>) -> GqlResult<bool> {
         Ok(service::log_out(ctx.request()?, refresh_token.as_deref()).await?)
+    }
+
+    /// Ends one of your sessions (`NOT_FOUND` for anyone else's). Answers its id.
+    async fn revoke_session(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ID> {
+        service::revoke_session(ctx.request()?, &id).await?;
+        Ok(id)
+    }
+
+    /// Ends all your sessions but this one. Answers how many ended.
+    async fn revoke_all_other_sessions(&self, ctx: &Context<'_>) -> GqlResult<u64> {
+        Ok(service::revoke_all_other_sessions(ctx.request()?).await?)
+    }
+
+    /// Changes your password; all your other sessions end.
+    async fn change_password(
+        &self,
+        ctx: &Context<'_>,
+        input: ChangePasswordInput,
+    ) -> GqlResult<bool> {
+        service::change_password(ctx.request()?, ctx.services()?, input).await?;
+        Ok(true)
+    }
+
+    /// Emails a password reset link (valid 30 minutes, once) if an account has this
+    /// email. Always answers true, whether or not one does.
+    async fn request_password_reset(&self, ctx: &Context<'_>, email: String) -> GqlResult<bool> {
+        service::request_password_reset(ctx.request()?, ctx.services()?, &email)?;
+        Ok(true)
+    }
+
+    /// Sets a new password with a reset token; every session of the account ends, so
+    /// sign in again afterwards.
+    async fn reset_password(
+        &self,
+        ctx: &Context<'_>,
+        input: ResetPasswordInput,
+    ) -> GqlResult<bool> {
+        service::reset_password(ctx.request()?, ctx.services()?, input).await?;
+        Ok(true)
     }
 }

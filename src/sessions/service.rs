@@ -2,10 +2,18 @@
 
 use uuid::Uuid;
 
-use super::{AuthPayload, LogInInput, Me, Membership, SignUpInput, User};
+use async_graphql::ID;
+
+use super::{
+    AuthPayload, ChangePasswordInput, LogInInput, Me, Membership, ResetPasswordInput, Session,
+    SignUpInput, User,
+};
 use crate::error::{AppError, AppResult};
 use crate::graphql::Services;
+use crate::graphql::pagination::{CursorKey, Page, page, page_request};
+use crate::input::parse_id;
 use crate::input::{Email, Name, Password, Slug};
+use crate::mail::Mail;
 use crate::organizations::{self, Organization};
 use crate::tenant::{IssuedSession, RefreshOutcome, RequestContext};
 
@@ -65,8 +73,15 @@ pub async fn sign_up(
         .await
         .map_err(|e| e.conflict_on("email", "an account with this email already exists"))?;
     global.act_as_user(user.id).await?;
-    let organization =
-        organizations::create(global, organization_name, slug, user.id, "organizationSlug").await?;
+    let organization = organizations::create(
+        request,
+        organization_name,
+        slug,
+        user.id,
+        "organizationSlug",
+        services.default_seat_limit,
+    )
+    .await?;
     let session = global
         .start_session(
             user.id,
@@ -75,7 +90,7 @@ pub async fn sign_up(
             request.client(),
         )
         .await?;
-    payload(services, user.into(), Some(organization.into()), session)
+    issue_payload(services, user.into(), Some(organization.into()), session)
 }
 
 pub async fn log_in(
@@ -84,6 +99,10 @@ pub async fn log_in(
     input: LogInInput,
 ) -> AppResult<AuthPayload> {
     let global = request.global();
+    services.throttle.attempt(
+        &input.email.trim().to_lowercase(),
+        request.client().ip.as_deref(),
+    )?;
     // A malformed email cannot match an account; answering as for a wrong password
     // (after the same work) tells nothing either way.
     let user = match Email::parse("email", &input.email) {
@@ -110,7 +129,7 @@ pub async fn log_in(
             request.client(),
         )
         .await?;
-    payload(services, user.into(), organization, session)
+    issue_payload(services, user.into(), organization, session)
 }
 
 pub async fn refresh(
@@ -134,7 +153,7 @@ pub async fn refresh(
         .ok_or_else(|| AppError::unauthenticated("this account no longer exists"))?;
     global.act_as_user(user.id).await?;
     let organization = default_organization(request, user.id).await?;
-    payload(services, user.into(), organization, session)
+    issue_payload(services, user.into(), organization, session)
 }
 
 pub async fn log_out(request: &RequestContext, refresh_token: Option<&str>) -> AppResult<bool> {
@@ -169,7 +188,8 @@ async fn default_organization(
         .map(|m| m.organization.into()))
 }
 
-fn payload(
+/// Tokens for a session that just started or refreshed.
+pub fn issue_payload(
     services: &Services,
     user: User,
     organization: Option<Organization>,
@@ -190,4 +210,197 @@ fn payload(
         user,
         organization,
     })
+}
+
+struct SessionCursor(usize);
+
+impl CursorKey for SessionCursor {
+    fn encode(&self) -> String {
+        format!("s1:{}", self.0)
+    }
+    fn decode(raw: &str) -> Option<Self> {
+        raw.strip_prefix("s1:")?.parse().ok().map(SessionCursor)
+    }
+}
+
+pub async fn sessions(
+    request: &RequestContext,
+    first: Option<i32>,
+    after: Option<String>,
+) -> AppResult<Page<Session>> {
+    let user = request.user()?;
+    let page_request = page_request::<SessionCursor>(first, after)?;
+    // A person has a handful of sessions: page over the ordered list in memory.
+    let all = request.global().live_sessions(user.user_id).await?;
+    let total = all.len() as u64;
+    let start = page_request.after.as_ref().map_or(0, |c| c.0 + 1);
+    let rows: Vec<(usize, crate::tenant::SessionRow)> = all
+        .into_iter()
+        .enumerate()
+        .skip(start)
+        .take(page_request.limit as usize + 1)
+        .collect();
+    let current = user.session_id;
+    Ok(page(
+        rows,
+        &page_request,
+        total,
+        |(index, _)| SessionCursor(*index),
+        |(_, session)| Session {
+            id: ID(session.id.to_string()),
+            current: session.id == current,
+            user_agent: session.user_agent,
+            client_ip: session.client_ip,
+            remember_me: session.remember_me,
+            created_at: session.created_at,
+            last_used_at: session.last_used_at,
+            expires_at: session.expires_at,
+        },
+    ))
+}
+
+/// Audits a change to the caller's account in the request's organization, when bound.
+async fn audit_account_change(
+    request: &RequestContext,
+    action: &str,
+    target: Uuid,
+) -> AppResult<()> {
+    if let Ok(db) = request.tenant() {
+        db.audit(
+            action,
+            "user",
+            Some(target.to_string()),
+            serde_json::json!({}),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+pub async fn revoke_session(request: &RequestContext, id: &ID) -> AppResult<()> {
+    let user = request.user()?;
+    let session_id = parse_id("id", id)?;
+    if !request
+        .global()
+        .revoke_session(user.user_id, session_id, "revoked")
+        .await?
+    {
+        return Err(AppError::not_found("session"));
+    }
+    audit_account_change(request, "session.revoked", user.user_id).await
+}
+
+pub async fn revoke_all_other_sessions(request: &RequestContext) -> AppResult<u64> {
+    let user = request.user()?;
+    let ended = request
+        .global()
+        .revoke_sessions_except(user.user_id, Some(user.session_id), "revoked")
+        .await?;
+    audit_account_change(request, "session.revoked_others", user.user_id).await?;
+    Ok(ended)
+}
+
+pub async fn change_password(
+    request: &RequestContext,
+    services: &Services,
+    input: ChangePasswordInput,
+) -> AppResult<()> {
+    let principal = request.user()?;
+    let global = request.global();
+    let user = global
+        .find_user(principal.user_id)
+        .await?
+        .ok_or_else(|| AppError::unauthenticated("this account no longer exists"))?;
+    services
+        .throttle
+        .attempt(&user.email, request.client().ip.as_deref())?;
+    if !services
+        .passwords
+        .verify(&input.current_password, Some(&user.password_hash))
+        .await?
+    {
+        return Err(AppError::invalid(
+            "currentPassword",
+            "is not your current password",
+        ));
+    }
+    let new_password = Password::parse("newPassword", input.new_password)?;
+    let hash = services.passwords.hash(&new_password).await?;
+    global.set_password_hash(user.id, hash).await?;
+    global
+        .revoke_sessions_except(user.id, Some(principal.session_id), "password_changed")
+        .await?;
+    audit_account_change(request, "user.password_changed", user.id).await
+}
+
+const RESET_LIFETIME: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
+/// Answers at once; the look-up, the token and the email happen afterwards, on their
+/// own, so the answer takes the same time whether or not the account exists.
+pub fn request_password_reset(
+    request: &RequestContext,
+    services: &Services,
+    email: &str,
+) -> AppResult<()> {
+    let email = Email::parse("email", email)?;
+    services
+        .throttle
+        .attempt(email.as_str(), request.client().ip.as_deref())?;
+    let db = request.database();
+    let mailer = services.mailer.clone();
+    let link_base = services.app_link("reset-password", "");
+    tokio::spawn(async move {
+        let issued = match db
+            .issue_password_reset(email.as_str(), RESET_LIFETIME)
+            .await
+        {
+            Ok(issued) => issued,
+            Err(error) => {
+                tracing::error!(error = %error, "issuing a password reset failed");
+                return;
+            }
+        };
+        let Some((user, token)) = issued else {
+            return;
+        };
+        let mail = Mail {
+            to: user.email,
+            subject: "Reset your tenantgate password".to_owned(),
+            body: format!(
+                "Someone asked to reset the password of your tenantgate account.\n\n\
+                 Choose a new password: {link_base}{token}\n\n\
+                 The link works once, for 30 minutes. If it was not you, ignore this email: \
+                 your password stays as it is.\n"
+            ),
+            kind: "password_reset",
+        };
+        if let Err(error) = mailer.queue_now(mail).await {
+            tracing::error!(error = %error, "queuing a password reset email failed");
+        }
+    });
+    Ok(())
+}
+
+pub async fn reset_password(
+    request: &RequestContext,
+    services: &Services,
+    input: ResetPasswordInput,
+) -> AppResult<()> {
+    if let Some(address) = request.client().ip.as_deref() {
+        services.throttle.attempt_from(address)?;
+    }
+    let new_password = Password::parse("newPassword", input.new_password)?;
+    let global = request.global();
+    let Some(user_id) = global.consume_password_reset(input.token.trim()).await? else {
+        return Err(AppError::invalid(
+            "token",
+            "is invalid, used or expired: ask for a new reset email",
+        ));
+    };
+    let hash = services.passwords.hash(&new_password).await?;
+    global.set_password_hash(user_id, hash).await?;
+    global
+        .revoke_sessions_except(user_id, None, "password_reset")
+        .await?;
+    Ok(())
 }

@@ -10,7 +10,7 @@ use super::global::GlobalDb;
 use super::scoped::TenantDb;
 use crate::auth::{Principal, UserPrincipal};
 use crate::error::AppError;
-use entity::Role;
+use entity::{OrganizationStatus, Role};
 
 /// Whether the operation may write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,8 +107,15 @@ impl RequestContext {
 
         let tenant = match &principal {
             Principal::User(user) => bind_organization(&tx, postgres, user, &choice).await?.map(
-                |(organization_id, role)| {
-                    TenantDb::new(tx.clone(), organization_id, role, user.user_id)
+                |(organization_id, role, status)| {
+                    TenantDb::new(
+                        tx.clone(),
+                        organization_id,
+                        role,
+                        status,
+                        user.user_id,
+                        client.ip.clone(),
+                    )
                 },
             ),
             Principal::Anonymous { rejected } => Err(NoTenant::Unauthenticated(
@@ -156,6 +163,11 @@ impl RequestContext {
         &self.global
     }
 
+    /// The pool, for work that must run outside this request's transaction.
+    pub fn database(&self) -> Database {
+        self.global.database()
+    }
+
     /// Ends the request: commits when `commit`, otherwise rolls back. Consumes the context
     /// so no handle to the transaction outlives it.
     pub async fn finish(self, commit: bool) -> Result<(), AppError> {
@@ -174,6 +186,9 @@ impl RequestContext {
         } else {
             tx.rollback().await
         };
+        if commit && ended.is_ok() {
+            effects.committed();
+        }
         let effects = effects.run().await;
         ended?;
         effects
@@ -229,7 +244,7 @@ async fn bind_organization(
     postgres: bool,
     user: &UserPrincipal,
     choice: &OrganizationChoice,
-) -> Result<Result<(Uuid, Role), NoTenant>, AppError> {
+) -> Result<Result<(Uuid, Role, OrganizationStatus), NoTenant>, AppError> {
     let organization_id = match choice {
         OrganizationChoice::Named(id) => *id,
         OrganizationChoice::Malformed => return Ok(Err(NoTenant::MalformedHeader)),
@@ -238,28 +253,31 @@ async fn bind_organization(
             None => return Ok(Err(NoTenant::NoOrganization)),
         },
     };
-    let role = if postgres {
+    let membership = if postgres {
         bind_postgres(tx, organization_id, user.user_id).await?
     } else {
         GlobalDb::role_in(tx, organization_id, user.user_id).await?
     };
-    Ok(role
-        .map(|role| (organization_id, role))
+    Ok(membership
+        .map(|(role, status)| (organization_id, role, status))
         .ok_or(NoTenant::NotMember))
 }
 
-/// Reads the membership and sets `app.organization_id` in the same statement; the
-/// setting is only made for a row that exists.
+/// Reads the membership (with the organization's status) and sets
+/// `app.organization_id` in the same statement; the setting is only made for a row that
+/// exists.
 async fn bind_postgres(
     tx: &DatabaseTransaction,
     organization_id: Uuid,
     user_id: Uuid,
-) -> Result<Option<Role>, AppError> {
+) -> Result<Option<(Role, OrganizationStatus)>, AppError> {
     let row = tx
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT role, set_config('app.organization_id', organization_id::text, true) AS bound \
-             FROM membership WHERE organization_id = $1 AND user_id = $2",
+            "SELECT m.role, o.status, \
+                    set_config('app.organization_id', m.organization_id::text, true) AS bound \
+             FROM membership m JOIN organization o ON o.id = m.organization_id \
+             WHERE m.organization_id = $1 AND m.user_id = $2",
             [organization_id.into(), user_id.into()],
         ))
         .await?;
@@ -267,7 +285,13 @@ async fn bind_postgres(
         return Ok(None);
     };
     let role: String = row.try_get("", "role")?;
-    Ok(Some(parse_role(&role)?))
+    let status: String = row.try_get("", "status")?;
+    Ok(Some((parse_role(&role)?, parse_status(&status)?)))
+}
+
+pub(super) fn parse_status(stored: &str) -> Result<OrganizationStatus, AppError> {
+    use sea_orm::ActiveEnum;
+    OrganizationStatus::try_from_value(&stored.to_owned()).map_err(AppError::from)
 }
 
 pub(super) fn parse_role(stored: &str) -> Result<Role, AppError> {

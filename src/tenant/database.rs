@@ -18,6 +18,7 @@ use crate::error::AppError;
 #[derive(Clone, Debug)]
 pub struct Database {
     pub(super) conn: DatabaseConnection,
+    pub(super) mail_signal: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// Opens the pool. SQLite runs in WAL mode with a busy timeout so readers never block
@@ -37,7 +38,10 @@ pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<Database> {
     let conn = sea_orm::Database::connect(options)
         .await
         .with_context(|| "connecting to the database (check DATABASE_URL)")?;
-    Ok(Database { conn })
+    Ok(Database {
+        conn,
+        mail_signal: Default::default(),
+    })
 }
 
 /// Applies pending migrations.

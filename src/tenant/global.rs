@@ -14,12 +14,15 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::Database;
-use super::scoped::WriteError;
+use super::scoped::{TenantDb, WriteError};
 use crate::auth::UserPrincipal;
 use crate::auth::tokens::{hash_opaque_token, new_opaque_token};
 use crate::error::{AppError, AppResult};
 use crate::tenant::ClientInfo;
-use entity::{Role, membership, organization, refresh_token, session, user};
+use entity::{
+    OrganizationStatus, Role, membership, organization, outbox, password_reset, refresh_token,
+    session, user,
+};
 
 /// Prefix of refresh tokens, so a leaked one is recognisable in logs and scanners.
 const REFRESH_TOKEN_PREFIX: &str = "tgr_";
@@ -54,6 +57,7 @@ pub struct GlobalDb {
     db: Database,
     acting_user: Arc<Mutex<Option<Uuid>>>,
     effects: Arc<Mutex<Vec<Effect>>>,
+    mail_enqueued: Arc<std::sync::atomic::AtomicBool>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -69,11 +73,16 @@ impl GlobalDb {
             db,
             acting_user: Arc::new(Mutex::new(user)),
             effects: Arc::new(Mutex::new(Vec::new())),
+            mail_enqueued: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         }
     }
 
     fn tx(&self) -> &DatabaseTransaction {
         &self.tx
+    }
+
+    pub(super) fn database(&self) -> Database {
+        self.db.clone()
     }
 
     pub(super) async fn session_is_live(
@@ -93,11 +102,18 @@ impl GlobalDb {
         tx: &DatabaseTransaction,
         organization_id: Uuid,
         user_id: Uuid,
-    ) -> AppResult<Option<Role>> {
-        Ok(membership::Entity::find_by_id((organization_id, user_id))
+    ) -> AppResult<Option<(Role, OrganizationStatus)>> {
+        let Some(membership) = membership::Entity::find_by_id((organization_id, user_id))
             .one(tx)
             .await?
-            .map(|m| m.role))
+        else {
+            return Ok(None);
+        };
+        let organization = organization::Entity::find_by_id(organization_id)
+            .one(tx)
+            .await?
+            .ok_or(AppError::not_found("organization"))?;
+        Ok(Some((membership.role, organization.status)))
     }
 
     // ---- users -------------------------------------------------------------------------
@@ -197,42 +213,31 @@ impl GlobalDb {
             .await?)
     }
 
-    /// Creates an organization with `owner` as its OWNER. On PostgreSQL the membership is
-    /// written with the request briefly bound to the new organization (the only way past
-    /// its policy), then the request's own binding is restored.
+    /// Creates an organization with `owner` as its OWNER, and audits it there.
     pub async fn found_organization(
         &self,
         name: String,
         slug: String,
         owner: Uuid,
+        seat_limit: i32,
+        client_ip: Option<String>,
     ) -> Result<organization::Model, WriteError> {
         let now = Utc::now();
         let organization = organization::ActiveModel {
             id: Set(Uuid::now_v7()),
             name: Set(name),
             slug: Set(slug),
+            status: Set(OrganizationStatus::Trial),
+            plan: Set("free".to_owned()),
+            seat_limit: Set(seat_limit),
             created_at: Set(now),
             updated_at: Set(now),
         }
         .insert(self.tx())
         .await?;
-
-        let previous = if self.db.is_postgres() {
-            let row = self
-                .tx()
-                .query_one_raw(Statement::from_sql_and_values(
-                    DbBackend::Postgres,
-                    "SELECT coalesce(current_setting('app.organization_id', true), '') AS previous, \
-                     set_config('app.organization_id', $1, true)",
-                    [organization.id.to_string().into()],
-                ))
-                .await?;
-            row.map(|row| row.try_get::<String>("", "previous"))
-                .transpose()?
-        } else {
-            None
-        };
-
+        let scope = self
+            .enter_organization(organization.id, owner, Role::Owner, client_ip)
+            .await?;
         membership::ActiveModel {
             organization_id: Set(organization.id),
             user_id: Set(owner),
@@ -242,17 +247,61 @@ impl GlobalDb {
         }
         .insert(self.tx())
         .await?;
+        scope
+            .db()
+            .audit(
+                "organization.created",
+                "organization",
+                Some(organization.id.to_string()),
+                serde_json::json!({ "after": { "name": organization.name, "slug": organization.slug } }),
+            )
+            .await?;
+        scope.leave().await?;
+        Ok(organization)
+    }
 
-        if let Some(previous) = previous {
-            self.tx()
-                .execute_raw(Statement::from_sql_and_values(
+    /// Binds the request to an organization its caller is not (yet) a member of, for the
+    /// two flows that need it: founding an organization and accepting an invitation
+    /// (whose token names the organization). On PostgreSQL this sets
+    /// `app.organization_id`; [`OrganizationScope::leave`] restores the request's own.
+    pub async fn enter_organization(
+        &self,
+        organization_id: Uuid,
+        user_id: Uuid,
+        role: Role,
+        client_ip: Option<String>,
+    ) -> AppResult<OrganizationScope> {
+        let organization = organization::Entity::find_by_id(organization_id)
+            .one(self.tx())
+            .await?
+            .ok_or(AppError::not_found("organization"))?;
+        let previous = if self.db.is_postgres() {
+            let row = self
+                .tx()
+                .query_one_raw(Statement::from_sql_and_values(
                     DbBackend::Postgres,
-                    "SELECT set_config('app.organization_id', $1, true)",
-                    [previous.into()],
+                    "SELECT coalesce(current_setting('app.organization_id', true), '') AS previous, \
+                     set_config('app.organization_id', $1, true)",
+                    [organization_id.to_string().into()],
                 ))
                 .await?;
-        }
-        Ok(organization)
+            row.map(|row| row.try_get::<String>("", "previous"))
+                .transpose()?
+        } else {
+            None
+        };
+        Ok(OrganizationScope {
+            db: TenantDb::new(
+                self.tx.clone(),
+                organization_id,
+                role,
+                organization.status,
+                user_id,
+                client_ip,
+            ),
+            previous,
+            tx: self.tx.clone(),
+        })
     }
 
     // ---- sessions ----------------------------------------------------------------------
@@ -396,10 +445,85 @@ impl GlobalDb {
             .await?)
     }
 
+    /// Lists the live sessions of `user_id`, most recently used first.
+    pub async fn live_sessions(&self, user_id: Uuid) -> AppResult<Vec<session::Model>> {
+        Ok(session::Entity::find()
+            .filter(session::Column::UserId.eq(user_id))
+            .filter(session::Column::RevokedAt.is_null())
+            .filter(session::Column::ExpiresAt.gt(Utc::now()))
+            .order_by_desc(session::Column::LastUsedAt)
+            .all(self.tx())
+            .await?)
+    }
+
+    /// Ends every live session of `user_id` except `keep`; answers how many ended.
+    pub async fn revoke_sessions_except(
+        &self,
+        user_id: Uuid,
+        keep: Option<Uuid>,
+        reason: &str,
+    ) -> AppResult<u64> {
+        let mut update = session::Entity::update_many()
+            .col_expr(session::Column::RevokedAt, Expr::value(Utc::now()))
+            .col_expr(session::Column::RevokedReason, Expr::value(reason))
+            .filter(session::Column::UserId.eq(user_id))
+            .filter(session::Column::RevokedAt.is_null());
+        if let Some(keep) = keep {
+            update = update.filter(session::Column::Id.ne(keep));
+        }
+        Ok(update.exec(self.tx()).await?.rows_affected)
+    }
+
+    pub async fn set_password_hash(&self, user_id: Uuid, hash: String) -> AppResult<()> {
+        user::Entity::update_many()
+            .col_expr(user::Column::PasswordHash, Expr::value(hash))
+            .col_expr(user::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(user::Column::Id.eq(user_id))
+            .exec(self.tx())
+            .await?;
+        Ok(())
+    }
+
+    /// Uses up a password reset token: answers its user when the token is valid, unused
+    /// and unexpired; a second use finds nothing.
+    pub async fn consume_password_reset(&self, presented: &str) -> AppResult<Option<Uuid>> {
+        let now = Utc::now();
+        let Some(reset) = password_reset::Entity::find()
+            .filter(password_reset::Column::TokenHash.eq(hash_opaque_token(presented)))
+            .filter(password_reset::Column::UsedAt.is_null())
+            .filter(password_reset::Column::ExpiresAt.gt(now))
+            .one(self.tx())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let claimed = password_reset::Entity::update_many()
+            .col_expr(password_reset::Column::UsedAt, Expr::value(now))
+            .filter(password_reset::Column::Id.eq(reset.id))
+            .filter(password_reset::Column::UsedAt.is_null())
+            .exec(self.tx())
+            .await?
+            .rows_affected
+            == 1;
+        Ok(claimed.then_some(reset.user_id))
+    }
+
+    /// Queues an email in the request's transaction: it is sent only if the request
+    /// commits. `body_sealed` is the body sealed with the master key.
+    pub async fn enqueue_mail(&self, mail: SealedMail) -> AppResult<()> {
+        outbox_row(mail).insert(self.tx()).await?;
+        self.mail_enqueued
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
     /// Lets go of the transaction, keeping what must still be written after it ends.
     pub(super) fn into_effects(self) -> PendingEffects {
         PendingEffects {
             effects: std::mem::take(&mut *lock(&self.effects)),
+            mail_enqueued: self
+                .mail_enqueued
+                .load(std::sync::atomic::Ordering::Relaxed),
             db: self.db,
         }
     }
@@ -409,10 +533,18 @@ impl GlobalDb {
 /// SQLite the request holds the write lock until then).
 pub(super) struct PendingEffects {
     effects: Vec<Effect>,
+    mail_enqueued: bool,
     db: Database,
 }
 
 impl PendingEffects {
+    /// Wakes the mail dispatcher when the committed request queued mail.
+    pub(super) fn committed(&self) {
+        if self.mail_enqueued {
+            self.db.mail_signal().notify_one();
+        }
+    }
+
     pub(super) async fn run(self) -> AppResult<()> {
         if self.effects.is_empty() {
             return Ok(());
@@ -432,6 +564,58 @@ impl PendingEffects {
             }
         }
         tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// An email ready for the outbox, its body already sealed.
+pub struct SealedMail {
+    pub recipient: String,
+    pub subject: String,
+    pub body_sealed: Vec<u8>,
+    pub kind: &'static str,
+}
+
+pub(super) fn outbox_row(mail: SealedMail) -> outbox::ActiveModel {
+    let now = Utc::now();
+    outbox::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        recipient: Set(mail.recipient),
+        subject: Set(mail.subject),
+        body_sealed: Set(mail.body_sealed),
+        kind: Set(mail.kind.to_owned()),
+        created_at: Set(now),
+        attempts: Set(0),
+        next_attempt_at: Set(now),
+        sent_at: Set(None),
+        last_error: Set(None),
+    }
+}
+
+/// A request temporarily bound to another organization (see
+/// [`GlobalDb::enter_organization`]).
+pub struct OrganizationScope {
+    db: TenantDb,
+    previous: Option<String>,
+    tx: Arc<DatabaseTransaction>,
+}
+
+impl OrganizationScope {
+    pub fn db(&self) -> &TenantDb {
+        &self.db
+    }
+
+    /// Restores the request's own organization binding.
+    pub async fn leave(self) -> AppResult<()> {
+        if let Some(previous) = self.previous {
+            self.tx
+                .execute_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "SELECT set_config('app.organization_id', $1, true)",
+                    [previous.into()],
+                ))
+                .await?;
+        }
         Ok(())
     }
 }

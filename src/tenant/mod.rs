@@ -16,12 +16,20 @@
 mod context;
 mod database;
 mod global;
+mod outbox;
 mod scoped;
 
 pub use context::{ClientInfo, OperationKind, OrganizationChoice, RequestContext};
 pub use database::{Database, connect, migrate};
-pub use global::{GlobalDb, IssuedSession, MembershipWithOrganization, RefreshOutcome};
-pub use scoped::{TenantDb, TenantEntity, WriteError};
+pub use global::{
+    GlobalDb, IssuedSession, MembershipWithOrganization, OrganizationScope, RefreshOutcome,
+    SealedMail,
+};
+pub use outbox::OutboxMail;
+pub use scoped::{OrganizationChanges, TenantDb, TenantEntity, WriteError};
+
+/// A session as stored.
+pub type SessionRow = entity::session::Model;
 
 /// A signing key as stored (private half sealed).
 pub type StoredSigningKey = entity::signing_key::Model;

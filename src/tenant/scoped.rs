@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use chrono::Utc;
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelBehavior, ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction,
     DbErr, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, Select, SqlErr,
@@ -10,7 +11,9 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::error::{AppError, AppResult};
-use entity::{Role, contact, membership, organization};
+use entity::{
+    OrganizationStatus, Role, audit_log, contact, invitation, membership, organization, user,
+};
 
 /// A table whose rows belong to one organization: it names its `organization_id` column
 /// and the column that identifies a row within the organization.
@@ -37,6 +40,8 @@ macro_rules! tenant_entity {
 
 tenant_entity!(contact, "contact", Id);
 tenant_entity!(membership, "member", UserId);
+tenant_entity!(invitation, "invitation", Id);
+tenant_entity!(audit_log, "audit entry", Id);
 
 /// Why a write failed, before a feature names the field a client should fix.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +54,9 @@ pub enum WriteError {
     Reference(String),
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The organization is suspended or canceled.
+    #[error("the organization is read-only")]
+    ReadOnly(OrganizationStatus),
     #[error(transparent)]
     Db(DbErr),
 }
@@ -67,6 +75,13 @@ impl From<WriteError> for AppError {
     fn from(error: WriteError) -> Self {
         match error {
             WriteError::NotFound(what) => AppError::not_found(what),
+            WriteError::ReadOnly(status) => AppError::forbidden(format!(
+                "this organization is {}: its data is read-only until an owner reactivates it",
+                match status {
+                    OrganizationStatus::Canceled => "canceled",
+                    _ => "suspended",
+                }
+            )),
             WriteError::Conflict(_) => AppError::conflict("", "this already exists"),
             other => AppError::internal(other),
         }
@@ -95,7 +110,9 @@ pub struct TenantDb {
     tx: Arc<DatabaseTransaction>,
     organization_id: Uuid,
     role: Role,
+    status: OrganizationStatus,
     user_id: Uuid,
+    client_ip: Option<String>,
 }
 
 impl TenantDb {
@@ -103,13 +120,31 @@ impl TenantDb {
         tx: Arc<DatabaseTransaction>,
         organization_id: Uuid,
         role: Role,
+        status: OrganizationStatus,
         user_id: Uuid,
+        client_ip: Option<String>,
     ) -> Self {
         TenantDb {
             tx,
             organization_id,
             role,
+            status,
             user_id,
+            client_ip,
+        }
+    }
+
+    /// The organization's billing status as of the start of the request.
+    pub fn status(&self) -> OrganizationStatus {
+        self.status
+    }
+
+    /// Refuses writes to a SUSPENDED or CANCELED organization; every write below checks.
+    pub fn ensure_writable(&self) -> Result<(), WriteError> {
+        if self.status.is_writable() {
+            Ok(())
+        } else {
+            Err(WriteError::ReadOnly(self.status))
         }
     }
 
@@ -179,6 +214,7 @@ impl TenantDb {
         A::Entity: TenantEntity,
         <A::Entity as EntityTrait>::Model: IntoActiveModel<A>,
     {
+        self.ensure_writable()?;
         row.set(
             <A::Entity as TenantEntity>::organization_column(),
             self.organization_id.into(),
@@ -197,6 +233,7 @@ impl TenantDb {
         A::Entity: TenantEntity,
         <A::Entity as EntityTrait>::Model: IntoActiveModel<A>,
     {
+        self.ensure_writable()?;
         row.set(
             <A::Entity as TenantEntity>::organization_column(),
             self.organization_id.into(),
@@ -212,6 +249,7 @@ impl TenantDb {
 
     /// Deletes the row with this id, or `NOT_FOUND`.
     pub async fn delete<E: TenantEntity>(&self, id: Uuid) -> Result<(), WriteError> {
+        self.ensure_writable()?;
         let result = E::delete_many()
             .filter(E::organization_column().eq(self.organization_id))
             .filter(E::id_column().eq(id))
@@ -231,24 +269,147 @@ impl TenantDb {
             .ok_or(AppError::not_found("organization"))
     }
 
-    /// Renames the organization and/or changes its slug.
+    /// Changes the organization's own row: name and slug (refused while read-only) and the
+    /// billing fields (`status`, `plan`, `seat_limit`: what reactivates it).
     pub async fn update_organization(
         &self,
-        name: Option<String>,
-        slug: Option<String>,
-    ) -> Result<organization::Model, WriteError> {
-        let mut row: organization::ActiveModel = self.organization().await?.into();
-        if let Some(name) = name {
+        changes: OrganizationChanges,
+    ) -> Result<(organization::Model, organization::Model), WriteError> {
+        if changes.name.is_some() || changes.slug.is_some() {
+            self.ensure_writable()?;
+        }
+        let before = self.organization().await?;
+        let mut row: organization::ActiveModel = before.clone().into();
+        if let Some(name) = changes.name {
             row.name = Set(name);
         }
-        if let Some(slug) = slug {
+        if let Some(slug) = changes.slug {
             row.slug = Set(slug);
+        }
+        if let Some(status) = changes.status {
+            row.status = Set(status);
+        }
+        if let Some(plan) = changes.plan {
+            row.plan = Set(plan);
+        }
+        if let Some(seat_limit) = changes.seat_limit {
+            row.seat_limit = Set(seat_limit);
         }
         row.updated_at = Set(Utc::now());
         match row.update(self.tx()).await {
-            Ok(model) => Ok(model),
+            Ok(after) => Ok((before, after)),
             Err(DbErr::RecordNotUpdated) => Err(WriteError::NotFound("organization")),
             Err(error) => Err(error.into()),
         }
     }
+
+    /// Deletes the organization and, by cascade, every row it owns.
+    pub async fn delete_organization(&self) -> Result<(), WriteError> {
+        let result = organization::Entity::delete_many()
+            .filter(organization::Column::Id.eq(self.organization_id))
+            .exec(self.tx())
+            .await?;
+        if result.rows_affected == 0 {
+            return Err(WriteError::NotFound("organization"));
+        }
+        Ok(())
+    }
+
+    /// Writes an audit row for a change made in this request (in its transaction, so the
+    /// row exists exactly when the change does). Audit rows are written even while the
+    /// organization is read-only: the changes that remain allowed are audited too.
+    pub async fn audit(
+        &self,
+        action: &str,
+        target_type: &str,
+        target_id: Option<String>,
+        summary: serde_json::Value,
+    ) -> AppResult<()> {
+        audit_log::ActiveModel {
+            organization_id: Set(self.organization_id),
+            id: Set(Uuid::now_v7()),
+            actor_id: Set(Some(self.user_id)),
+            action: Set(action.to_owned()),
+            target_type: Set(target_type.to_owned()),
+            target_id: Set(target_id),
+            summary: Set(summary.to_string()),
+            client_ip: Set(self.client_ip.clone()),
+            created_at: Set(Utc::now()),
+        }
+        .insert(self.tx())
+        .await?;
+        Ok(())
+    }
+
+    /// Members with their user rows, for the given page of memberships.
+    pub async fn with_users(
+        &self,
+        memberships: Vec<membership::Model>,
+    ) -> AppResult<Vec<(membership::Model, user::Model)>> {
+        let ids: Vec<Uuid> = memberships.iter().map(|m| m.user_id).collect();
+        let users: std::collections::HashMap<Uuid, user::Model> = user::Entity::find()
+            .filter(user::Column::Id.is_in(ids))
+            .all(self.tx())
+            .await?
+            .into_iter()
+            .map(|u| (u.id, u))
+            .collect();
+        Ok(memberships
+            .into_iter()
+            .filter_map(|m| {
+                let user = users.get(&m.user_id)?.clone();
+                Some((m, user))
+            })
+            .collect())
+    }
+
+    /// The member whose account has this email, if any.
+    pub async fn member_by_email(&self, email: &str) -> AppResult<Option<membership::Model>> {
+        let Some(user) = user::Entity::find()
+            .filter(user::Column::Email.eq(email))
+            .one(self.tx())
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(self
+            .find::<membership::Entity>()
+            .filter(membership::Column::UserId.eq(user.id))
+            .one(self.tx())
+            .await?)
+    }
+
+    /// Removes a member: their contacts lose their owner (the key requires owners to be
+    /// members), then the membership goes. `leaving` members may go even while the
+    /// organization is read-only.
+    pub async fn remove_member(&self, user_id: Uuid, leaving: bool) -> Result<(), WriteError> {
+        if !leaving {
+            self.ensure_writable()?;
+        }
+        contact::Entity::update_many()
+            .col_expr(contact::Column::OwnerId, Expr::value(Option::<Uuid>::None))
+            .filter(contact::Column::OrganizationId.eq(self.organization_id))
+            .filter(contact::Column::OwnerId.eq(user_id))
+            .exec(self.tx())
+            .await?;
+        let result = membership::Entity::delete_many()
+            .filter(membership::Column::OrganizationId.eq(self.organization_id))
+            .filter(membership::Column::UserId.eq(user_id))
+            .exec(self.tx())
+            .await?;
+        if result.rows_affected == 0 {
+            return Err(WriteError::NotFound("member"));
+        }
+        Ok(())
+    }
+}
+
+/// Changes to the organization row; `None` leaves a field as it is.
+#[derive(Default)]
+pub struct OrganizationChanges {
+    pub name: Option<String>,
+    pub slug: Option<String>,
+    pub status: Option<OrganizationStatus>,
+    pub plan: Option<String>,
+    pub seat_limit: Option<i32>,
 }

@@ -291,6 +291,51 @@ impl TestApp {
         }
     }
 
+    /// Brings a new person into `owner`'s organization with `role` (`"ADMIN"`, …) through
+    /// an invitation accepted as a new account.
+    pub async fn join(&self, owner: &Account, name: &str, role: &str) -> Account {
+        let email = format!("{name}@people.example.com");
+        let password = format!("{name}-correct-horse-battery");
+        let token = self.invite(owner, &email, role).await;
+        let data = self
+            .anonymous(
+                "mutation($i: AcceptInvitationInput!) { acceptInvitation(input: $i) {
+                    accessToken refreshToken user { id } organization { id } } }",
+                json!({ "i": { "token": token, "name": name, "password": password } }),
+            )
+            .await
+            .ok();
+        let payload = &data["acceptInvitation"];
+        assert_eq!(
+            payload["organization"]["id"],
+            owner.organization_id.as_str()
+        );
+        Account {
+            email,
+            password,
+            access_token: payload["accessToken"].as_str().expect("token").to_owned(),
+            refresh_token: payload["refreshToken"]
+                .as_str()
+                .expect("refresh")
+                .to_owned(),
+            user_id: payload["user"]["id"].as_str().expect("user id").to_owned(),
+            organization_id: owner.organization_id.clone(),
+        }
+    }
+
+    /// Invites `email` into `inviter`'s organization and returns the token from the link.
+    pub async fn invite(&self, inviter: &Account, email: &str, role: &str) -> String {
+        let data = self
+            .as_user(
+                inviter,
+                "mutation($i: InviteMemberInput!) { inviteMember(input: $i) { invitationUrl invitation { id } } }",
+                json!({ "i": { "email": email, "role": role } }),
+            )
+            .await
+            .ok();
+        token_of(data["inviteMember"]["invitationUrl"].as_str().expect("url"))
+    }
+
     /// Creates a contact as `account` and returns its id.
     pub async fn create_contact(&self, account: &Account, name: &str, email: &str) -> String {
         let data = self
@@ -314,4 +359,12 @@ impl Drop for TestApp {
             let _ = stop.send(());
         }
     }
+}
+
+/// The `token` parameter of a link.
+pub fn token_of(url: &str) -> String {
+    url.split("token=")
+        .nth(1)
+        .expect("a token in the link")
+        .to_owned()
 }

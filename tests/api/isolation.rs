@@ -95,6 +95,8 @@ struct World {
     b: Account,
     a_contact: String,
     b_contact: String,
+    b_invitation: String,
+    b_session: String,
     /// Strings that exist only in B's data.
     b_secrets: Vec<String>,
 }
@@ -112,10 +114,33 @@ async fn two_tenants(app: &TestApp) -> World {
             "secret.customer@bobco.example.com",
         )
         .await;
+    let invited = app
+        .as_user(
+            &b,
+            "mutation { inviteMember(input: { email: \"secret.hire@bobco.example.com\", role: VIEWER }) { invitation { id } } }",
+            json!({}),
+        )
+        .await
+        .ok();
+    let b_invitation = invited["inviteMember"]["invitation"]["id"]
+        .as_str()
+        .expect("invitation")
+        .to_owned();
+    let sessions = app
+        .as_user(&b, "{ sessions { edges { node { id } } } }", json!({}))
+        .await
+        .ok();
+    let b_session = sessions["sessions"]["edges"][0]["node"]["id"]
+        .as_str()
+        .expect("session")
+        .to_owned();
     World {
         a,
+        b_invitation,
+        b_session,
         b_secrets: vec![
             "Bobco Secret Customer".into(),
+            "secret.hire@bobco.example.com".into(),
             "secret.customer@bobco.example.com".into(),
             "bobco Inc.".into(),
             b.email.clone(),
@@ -154,6 +179,34 @@ async fn call(app: &TestApp, world: &World, place: &str, foreign: &str) -> Reply
         "Mutation.deleteContact(id)" => (
             "mutation($id: ID!) { deleteContact(id: $id) }",
             json!({ "id": foreign }),
+        ),
+        "Mutation.updateMemberRole(userId)" => (
+            "mutation($u: ID!) { updateMemberRole(userId: $u, role: VIEWER) { userId name } }",
+            json!({ "u": foreign }),
+        ),
+        "Mutation.removeMember(userId)" => (
+            "mutation($u: ID!) { removeMember(userId: $u) }",
+            json!({ "u": foreign }),
+        ),
+        "Mutation.transferOwnership(userId)" => (
+            "mutation($u: ID!) { transferOwnership(userId: $u) { userId name } }",
+            json!({ "u": foreign }),
+        ),
+        "Mutation.resendInvitation(id)" => (
+            "mutation($id: ID!) { resendInvitation(id: $id) { invitationUrl invitation { email } } }",
+            json!({ "id": foreign }),
+        ),
+        "Mutation.revokeInvitation(id)" => (
+            "mutation($id: ID!) { revokeInvitation(id: $id) { email } }",
+            json!({ "id": foreign }),
+        ),
+        "Mutation.revokeSession(id)" => (
+            "mutation($id: ID!) { revokeSession(id: $id) }",
+            json!({ "id": foreign }),
+        ),
+        "Query.auditLog(filter.actorId)" => (
+            "query($a: ID) { auditLog(filter: { actorId: $a }) { totalCount edges { node { action summary } } } }",
+            json!({ "a": foreign }),
         ),
         other => panic!(
             "the isolation suite cannot exercise `{other}`: add a cross-organization case for it in tests/api/isolation.rs"
@@ -210,6 +263,11 @@ on_both_databases! {
         assert_eq!(b_view["contact"]["name"], "Bobco Secret Customer");
         assert_eq!(b_view["contact"]["email"], "secret.customer@bobco.example.com");
         assert_eq!(b_view["contacts"]["totalCount"], 1);
+        let b_team = app.as_user(&world.b, "{ members { totalCount edges { node { role } } } invitations(status: PENDING) { totalCount } sessions { totalCount } }", json!({})).await.ok();
+        assert_eq!(b_team["members"]["totalCount"], 1);
+        assert_eq!(b_team["members"]["edges"][0]["node"]["role"], "OWNER");
+        assert_eq!(b_team["invitations"]["totalCount"], 1);
+        assert_eq!(b_team["sessions"]["totalCount"], 1);
         // And A gained nothing.
         let a_view = app.as_user(&world.a, "query($id: ID!) { contact(id: $id) { ownerId } contacts { totalCount } }", json!({ "id": world.a_contact })).await.ok();
         assert_eq!(a_view["contacts"]["totalCount"], 1);

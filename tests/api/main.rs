@@ -13,4 +13,5 @@ mod limits;
 mod organizations;
 mod persistence;
 mod rls;
+mod roles;
 mod schema;

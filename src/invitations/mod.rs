@@ -1,0 +1,142 @@
+//! Invitations: admins invite people by email with a role; the invitee accepts with the
+//! emailed token, as a new person (the account is created) or signed in with the
+//! matching email. Tokens carry at least 256 random bits, are stored hashed, work once and
+//! expire after seven days. Members plus open invitations never exceed the seat limit.
+
+mod service;
+
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use crate::error::GqlResult;
+use crate::graphql::guards::RoleGuard;
+use crate::graphql::pagination::Page;
+use crate::graphql::{ContextExt, Role as RoleValue};
+use crate::sessions::AuthPayload;
+use entity::{Role, invitation};
+
+/// Where an invitation stands.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InvitationStatus {
+    /// Sent, not yet accepted, not expired.
+    Pending,
+    Accepted,
+    Revoked,
+    /// Not accepted within seven days; `resendInvitation` renews it.
+    Expired,
+}
+
+/// An invitation to join the organization.
+#[derive(SimpleObject, Clone)]
+pub struct Invitation {
+    pub id: ID,
+    pub email: String,
+    pub role: RoleValue,
+    pub status: InvitationStatus,
+    /// The member who sent it, if they are still a user.
+    pub invited_by: Option<ID>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub accepted_at: Option<DateTime<Utc>>,
+}
+
+impl From<invitation::Model> for Invitation {
+    fn from(model: invitation::Model) -> Self {
+        Invitation {
+            id: ID(model.id.to_string()),
+            status: service::status_of(&model, Utc::now()),
+            email: model.email,
+            role: model.role.into(),
+            invited_by: model.invited_by.map(|id| ID(id.to_string())),
+            created_at: model.created_at,
+            expires_at: model.expires_at,
+            accepted_at: model.accepted_at,
+        }
+    }
+}
+
+/// A sent invitation and its link (also emailed). The link holds the token: share it
+/// only with the invitee.
+#[derive(SimpleObject)]
+pub struct InvitationPayload {
+    pub invitation: Invitation,
+    pub invitation_url: String,
+}
+
+#[derive(InputObject)]
+pub struct InviteMemberInput {
+    pub email: String,
+    /// At most your own role; OWNER only from owners.
+    pub role: RoleValue,
+}
+
+#[derive(InputObject)]
+pub struct AcceptInvitationInput {
+    /// The token from the invitation link.
+    pub token: String,
+    /// For a new account: your name.
+    pub name: Option<String>,
+    /// For a new account: at least 10 characters.
+    pub password: Option<String>,
+}
+
+#[derive(Default)]
+pub struct InvitationQuery;
+
+#[Object]
+impl InvitationQuery {
+    /// The organization's invitations, newest first. ADMIN or higher.
+    #[graphql(
+        guard = "RoleGuard::new(Role::Admin)",
+        complexity = "first.unwrap_or(20).clamp(1, 100) as usize * child_complexity"
+    )]
+    async fn invitations(
+        &self,
+        ctx: &Context<'_>,
+        status: Option<InvitationStatus>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> GqlResult<Page<Invitation>> {
+        Ok(service::list(ctx.request()?.tenant()?, status, first, after).await?)
+    }
+}
+
+#[derive(Default)]
+pub struct InvitationMutation;
+
+#[Object]
+impl InvitationMutation {
+    /// Invites someone by email. ADMIN or higher.
+    #[graphql(guard = "RoleGuard::new(Role::Admin)")]
+    async fn invite_member(
+        &self,
+        ctx: &Context<'_>,
+        input: InviteMemberInput,
+    ) -> GqlResult<InvitationPayload> {
+        Ok(service::invite(ctx.request()?, ctx.services()?, input).await?)
+    }
+
+    /// Sends an invitation again with a new token (the old link stops working) and a new
+    /// seven-day expiry. ADMIN or higher.
+    #[graphql(guard = "RoleGuard::new(Role::Admin)")]
+    async fn resend_invitation(&self, ctx: &Context<'_>, id: ID) -> GqlResult<InvitationPayload> {
+        Ok(service::resend(ctx.request()?, ctx.services()?, &id).await?)
+    }
+
+    /// Withdraws an invitation; its link stops working. ADMIN or higher.
+    #[graphql(guard = "RoleGuard::new(Role::Admin)")]
+    async fn revoke_invitation(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Invitation> {
+        Ok(service::revoke(ctx.request()?.tenant()?, &id).await?.into())
+    }
+
+    /// Accepts an invitation. Signed in: the invitation must be for your email. Not signed
+    /// in: give `name` and `password` to create your account (if an account with the
+    /// invited email exists, sign in first). Answers a session in the organization.
+    async fn accept_invitation(
+        &self,
+        ctx: &Context<'_>,
+        input: AcceptInvitationInput,
+    ) -> GqlResult<AuthPayload> {
+        Ok(service::accept(ctx.request()?, ctx.services()?, input).await?)
+    }
+}

@@ -1,0 +1,431 @@
+//! The rules of invitations.
+
+use async_graphql::ID;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Duration, Utc};
+use rand::RngCore;
+use sea_orm::ActiveValue::{NotSet, Set};
+use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{
+    AcceptInvitationInput, Invitation, InvitationPayload, InvitationStatus, InviteMemberInput,
+};
+use crate::auth::tokens::hash_opaque_token;
+use crate::error::{AppError, AppResult};
+use crate::graphql::Services;
+use crate::graphql::pagination::{CursorKey, Page, page, page_request};
+use crate::input::{Email, Name, Password, parse_id};
+use crate::mail::Mail;
+use crate::members::may_grant;
+use crate::organizations::seats_in_use;
+use crate::sessions::{AuthPayload, issue_payload};
+use crate::tenant::{RequestContext, TenantDb};
+use entity::{Role, invitation, membership};
+
+const TOKEN_PREFIX: &str = "tgi_";
+const LIFETIME_DAYS: i64 = 7;
+
+pub fn status_of(model: &invitation::Model, now: DateTime<Utc>) -> InvitationStatus {
+    if model.accepted_at.is_some() {
+        InvitationStatus::Accepted
+    } else if model.revoked_at.is_some() {
+        InvitationStatus::Revoked
+    } else if model.expires_at <= now {
+        InvitationStatus::Expired
+    } else {
+        InvitationStatus::Pending
+    }
+}
+
+/// A new token: the organization's id (so acceptance knows where to look) and 256 random
+/// bits. Only its SHA-256 is stored.
+fn new_token(organization_id: Uuid) -> (String, Vec<u8>) {
+    let mut bytes = [0u8; 48];
+    bytes[..16].copy_from_slice(organization_id.as_bytes());
+    rand::rngs::OsRng.fill_bytes(&mut bytes[16..]);
+    let token = format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
+    let hash = hash_opaque_token(&token);
+    (token, hash)
+}
+
+/// The organization a token belongs to, if it is well-formed.
+fn organization_of(token: &str) -> Option<Uuid> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(token.strip_prefix(TOKEN_PREFIX)?)
+        .ok()?;
+    if bytes.len() != 48 {
+        return None;
+    }
+    Uuid::from_slice(&bytes[..16]).ok()
+}
+
+struct InvitationCursor(Uuid);
+
+impl CursorKey for InvitationCursor {
+    fn encode(&self) -> String {
+        format!("i1:{}", self.0)
+    }
+    fn decode(raw: &str) -> Option<Self> {
+        Uuid::parse_str(raw.strip_prefix("i1:")?)
+            .ok()
+            .map(InvitationCursor)
+    }
+}
+
+pub async fn list(
+    db: &TenantDb,
+    status: Option<InvitationStatus>,
+    first: Option<i32>,
+    after: Option<String>,
+) -> AppResult<Page<Invitation>> {
+    let request = page_request::<InvitationCursor>(first, after)?;
+    let now = Utc::now();
+    let mut select = db.find::<invitation::Entity>();
+    select = match status {
+        None => select,
+        Some(InvitationStatus::Accepted) => {
+            select.filter(invitation::Column::AcceptedAt.is_not_null())
+        }
+        Some(InvitationStatus::Revoked) => select
+            .filter(invitation::Column::AcceptedAt.is_null())
+            .filter(invitation::Column::RevokedAt.is_not_null()),
+        Some(InvitationStatus::Expired) => select
+            .filter(invitation::Column::AcceptedAt.is_null())
+            .filter(invitation::Column::RevokedAt.is_null())
+            .filter(invitation::Column::ExpiresAt.lte(now)),
+        Some(InvitationStatus::Pending) => select
+            .filter(invitation::Column::AcceptedAt.is_null())
+            .filter(invitation::Column::RevokedAt.is_null())
+            .filter(invitation::Column::ExpiresAt.gt(now)),
+    };
+    let total = db.count(select.clone()).await?;
+    if let Some(InvitationCursor(id)) = request.after {
+        select = select.filter(invitation::Column::Id.lt(id));
+    }
+    let rows = db
+        .all(
+            select
+                .order_by_desc(invitation::Column::Id)
+                .limit(request.limit + 1),
+        )
+        .await?;
+    Ok(page(
+        rows,
+        &request,
+        total,
+        |row| InvitationCursor(row.id),
+        Invitation::from,
+    ))
+}
+
+async fn ensure_free_seat(db: &TenantDb) -> AppResult<()> {
+    let organization = db.organization().await?;
+    let in_use = seats_in_use(db).await?;
+    if in_use >= organization.seat_limit.max(0) as u64 {
+        return Err(AppError::forbidden(format!(
+            "all {} seats are taken (members and open invitations): raise the seat limit or revoke an invitation",
+            organization.seat_limit
+        )));
+    }
+    Ok(())
+}
+
+async fn send(
+    request: &RequestContext,
+    services: &Services,
+    invitation: &invitation::Model,
+    token: &str,
+) -> AppResult<String> {
+    let db = request.tenant()?;
+    let url = services.app_link("accept-invitation", token);
+    let organization = db.organization().await?;
+    let inviter = request
+        .global()
+        .find_user(db.user_id())
+        .await?
+        .map(|user| user.name)
+        .unwrap_or_else(|| "A member".to_owned());
+    services
+        .mailer
+        .queue(
+            request.global(),
+            Mail {
+                to: invitation.email.clone(),
+                subject: format!("{inviter} invited you to {} on tenantgate", organization.name),
+                body: format!(
+                    "{inviter} invited you to join {} as {:?}.\n\nAccept the invitation: {url}\n\n\
+                     The link works once and expires on {}. If you did not expect it, ignore this email.\n",
+                    organization.name,
+                    invitation.role,
+                    invitation.expires_at.format("%Y-%m-%d %H:%M UTC"),
+                ),
+                kind: "invitation",
+            },
+        )
+        .await?;
+    Ok(url)
+}
+
+pub async fn invite(
+    request: &RequestContext,
+    services: &Services,
+    input: InviteMemberInput,
+) -> AppResult<InvitationPayload> {
+    let db = request.tenant()?;
+    let email = Email::parse("email", &input.email)?;
+    let role = Role::from(input.role);
+    may_grant(db.role(), role)?;
+    if db.member_by_email(email.as_str()).await?.is_some() {
+        return Err(AppError::conflict(
+            "email",
+            "this person is already a member",
+        ));
+    }
+    let now = Utc::now();
+    let open = db
+        .all(
+            db.find::<invitation::Entity>()
+                .filter(invitation::Column::Email.eq(email.as_str()))
+                .filter(invitation::Column::AcceptedAt.is_null())
+                .filter(invitation::Column::RevokedAt.is_null()),
+        )
+        .await?;
+    for existing in open {
+        if existing.expires_at > now {
+            return Err(AppError::conflict(
+                "email",
+                "an invitation to this email is already pending: resend it instead",
+            ));
+        }
+        // An expired one gives way to the new one.
+        let mut row: invitation::ActiveModel = existing.into();
+        row.revoked_at = Set(Some(now));
+        db.update(row).await?;
+    }
+    ensure_free_seat(db).await?;
+    let (token, hash) = new_token(db.organization_id());
+    let created = db
+        .insert(invitation::ActiveModel {
+            organization_id: NotSet,
+            id: Set(Uuid::now_v7()),
+            email: Set(email.into_inner()),
+            role: Set(role),
+            token_hash: Set(hash),
+            invited_by: Set(Some(db.user_id())),
+            created_at: Set(now),
+            expires_at: Set(now + Duration::days(LIFETIME_DAYS)),
+            accepted_at: Set(None),
+            accepted_by: Set(None),
+            revoked_at: Set(None),
+        })
+        .await
+        .map_err(|e| e.conflict_on("email", "an invitation to this email is already pending"))?;
+    let url = send(request, services, &created, &token).await?;
+    db.audit(
+        "invitation.created",
+        "invitation",
+        Some(created.id.to_string()),
+        json!({ "after": { "email": created.email, "role": created.role } }),
+    )
+    .await?;
+    Ok(InvitationPayload {
+        invitation: created.into(),
+        invitation_url: url,
+    })
+}
+
+pub async fn resend(
+    request: &RequestContext,
+    services: &Services,
+    id: &ID,
+) -> AppResult<InvitationPayload> {
+    let db = request.tenant()?;
+    let existing = db.get::<invitation::Entity>(parse_id("id", id)?).await?;
+    let now = Utc::now();
+    match status_of(&existing, now) {
+        InvitationStatus::Accepted | InvitationStatus::Revoked => {
+            return Err(AppError::conflict(
+                "id",
+                "this invitation was already accepted or revoked",
+            ));
+        }
+        // An expired invitation holds no seat until it is renewed.
+        InvitationStatus::Expired => ensure_free_seat(db).await?,
+        InvitationStatus::Pending => {}
+    }
+    let (token, hash) = new_token(db.organization_id());
+    let mut row: invitation::ActiveModel = existing.into();
+    row.token_hash = Set(hash);
+    row.expires_at = Set(now + Duration::days(LIFETIME_DAYS));
+    let updated = db.update(row).await?;
+    let url = send(request, services, &updated, &token).await?;
+    db.audit(
+        "invitation.resent",
+        "invitation",
+        Some(updated.id.to_string()),
+        json!({ "after": { "email": updated.email, "expiresAt": updated.expires_at } }),
+    )
+    .await?;
+    Ok(InvitationPayload {
+        invitation: updated.into(),
+        invitation_url: url,
+    })
+}
+
+pub async fn revoke(db: &TenantDb, id: &ID) -> AppResult<invitation::Model> {
+    let existing = db.get::<invitation::Entity>(parse_id("id", id)?).await?;
+    if matches!(
+        status_of(&existing, Utc::now()),
+        InvitationStatus::Accepted | InvitationStatus::Revoked
+    ) {
+        return Err(AppError::conflict(
+            "id",
+            "this invitation was already accepted or revoked",
+        ));
+    }
+    let mut row: invitation::ActiveModel = existing.into();
+    row.revoked_at = Set(Some(Utc::now()));
+    let revoked = db.update(row).await?;
+    db.audit(
+        "invitation.revoked",
+        "invitation",
+        Some(revoked.id.to_string()),
+        json!({ "before": { "email": revoked.email, "role": revoked.role } }),
+    )
+    .await?;
+    Ok(revoked)
+}
+
+pub async fn accept(
+    request: &RequestContext,
+    services: &Services,
+    input: AcceptInvitationInput,
+) -> AppResult<AuthPayload> {
+    let not_found = || AppError::not_found("invitation");
+    let token = input.token.trim();
+    let organization_id = organization_of(token).ok_or_else(not_found)?;
+    let global = request.global();
+    let ip = request.client().ip.clone();
+
+    // Find the invitation inside its organization (the token names it).
+    let scope = global
+        .enter_organization(organization_id, Uuid::nil(), Role::Viewer, ip.clone())
+        .await
+        .map_err(|_| not_found())?;
+    let found = scope
+        .db()
+        .all(
+            scope
+                .db()
+                .find::<invitation::Entity>()
+                .filter(invitation::Column::TokenHash.eq(hash_opaque_token(token)))
+                .limit(1),
+        )
+        .await?
+        .pop();
+    scope.leave().await?;
+    let invitation = found.ok_or_else(not_found)?;
+    match status_of(&invitation, Utc::now()) {
+        InvitationStatus::Pending => {}
+        InvitationStatus::Expired => {
+            return Err(AppError::invalid(
+                "token",
+                "has expired: ask an admin of the organization to resend the invitation",
+            ));
+        }
+        InvitationStatus::Accepted | InvitationStatus::Revoked => return Err(not_found()),
+    }
+
+    // Who accepts: the signed-in user (with the invited email) or a new account.
+    let user = match request.principal().user() {
+        Some(principal) => {
+            let user = global
+                .find_user(principal.user_id)
+                .await?
+                .ok_or_else(|| AppError::unauthenticated("this account no longer exists"))?;
+            if user.email != invitation.email {
+                return Err(AppError::forbidden(
+                    "this invitation was sent to another email address",
+                ));
+            }
+            user
+        }
+        None => {
+            if global
+                .find_user_by_email(&invitation.email)
+                .await?
+                .is_some()
+            {
+                return Err(AppError::unauthenticated(
+                    "an account with the invited email exists: sign in, then accept the invitation",
+                ));
+            }
+            let name = Name::parse("name", input.name.as_deref().unwrap_or(""), 200)?;
+            let password = Password::parse("password", input.password.unwrap_or_default())?;
+            let hash = services.passwords.hash(&password).await?;
+            global
+                .create_user(invitation.email.clone(), name.into_inner(), hash)
+                .await
+                .map_err(|e| e.conflict_on("email", "an account with this email already exists"))?
+        }
+    };
+    global.act_as_user(user.id).await?;
+
+    let scope = global
+        .enter_organization(organization_id, user.id, invitation.role, ip)
+        .await?;
+    let db = scope.db();
+    let now = Utc::now();
+    db.insert(membership::ActiveModel {
+        organization_id: NotSet,
+        user_id: Set(user.id),
+        role: Set(invitation.role),
+        created_at: Set(now),
+        updated_at: Set(now),
+    })
+    .await
+    .map_err(|e| e.conflict_on("token", "you are already a member of this organization"))?;
+    let mut row: invitation::ActiveModel = invitation.clone().into();
+    row.accepted_at = Set(Some(now));
+    row.accepted_by = Set(Some(user.id));
+    db.update(row).await?;
+    db.audit(
+        "invitation.accepted",
+        "invitation",
+        Some(invitation.id.to_string()),
+        json!({ "after": { "email": invitation.email, "role": invitation.role, "userId": user.id } }),
+    )
+    .await?;
+    let organization = db.organization().await?;
+    scope.leave().await?;
+
+    let session = global
+        .start_session(
+            user.id,
+            false,
+            services.session_lifetime(false),
+            request.client(),
+        )
+        .await?;
+    issue_payload(services, user.into(), Some(organization.into()), session)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_name_their_organization_and_nothing_else_parses() {
+        let organization = Uuid::now_v7();
+        let (token, hash) = new_token(organization);
+        assert_eq!(organization_of(&token), Some(organization));
+        assert_eq!(hash, hash_opaque_token(&token));
+        assert_ne!(new_token(organization).0, token);
+        for bad in ["", "tgi_", "tgi_!!!", "tgr_abc", &token[..token.len() - 2]] {
+            assert_eq!(organization_of(bad), None, "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! Members of an organization: listing them, changing roles, removing, leaving, and
+//! handing ownership over. Nobody acts on a role above their own, only owners touch
+//! owners, and the last owner can never disappear.
+
+mod service;
+
+pub use service::may_grant;
+
+use async_graphql::{ComplexObject, Context, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::error::GqlResult;
+use crate::graphql::guards::RoleGuard;
+use crate::graphql::pagination::Page;
+use crate::graphql::{ContextExt, Role as RoleValue};
+use entity::{Role, membership, user};
+
+/// A member of the organization.
+#[derive(SimpleObject, Clone)]
+#[graphql(complex)]
+pub struct Member {
+    pub user_id: ID,
+    pub name: String,
+    pub role: RoleValue,
+    pub joined_at: DateTime<Utc>,
+    #[graphql(skip)]
+    user: Uuid,
+    #[graphql(skip)]
+    address: String,
+}
+
+#[ComplexObject]
+impl Member {
+    /// The member's email: ADMIN or higher, and the member themself.
+    async fn email(&self, ctx: &Context<'_>) -> GqlResult<String> {
+        service::may_read_email(ctx.request()?.tenant()?, self.user)?;
+        Ok(self.address.clone())
+    }
+}
+
+impl From<(membership::Model, user::Model)> for Member {
+    fn from((membership, user): (membership::Model, user::Model)) -> Self {
+        Member {
+            user_id: ID(user.id.to_string()),
+            name: user.name,
+            role: membership.role.into(),
+            joined_at: membership.created_at,
+            user: user.id,
+            address: user.email,
+        }
+    }
+}
+
+#[derive(InputObject, Default)]
+pub struct MemberFilter {
+    /// Only members with this role.
+    pub role: Option<RoleValue>,
+}
+
+#[derive(Default)]
+pub struct MemberQuery;
+
+#[Object]
+impl MemberQuery {
+    /// The organization's members, in the order they joined (`first` 1–100, default 20).
+    #[graphql(
+        guard = "RoleGuard::new(Role::Viewer)",
+        complexity = "first.unwrap_or(20).clamp(1, 100) as usize * child_complexity"
+    )]
+    async fn members(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<MemberFilter>,
+    ) -> GqlResult<Page<Member>> {
+        Ok(service::list(
+            ctx.request()?.tenant()?,
+            first,
+            after,
+            filter.unwrap_or_default(),
+        )
+        .await?)
+    }
+}
+
+#[derive(Default)]
+pub struct MemberMutation;
+
+#[Object]
+impl MemberMutation {
+    /// Changes a member's role. ADMIN or higher; never to or from a role above your own;
+    /// only owners make or unmake owners; the last owner stays an owner.
+    #[graphql(guard = "RoleGuard::new(Role::Admin)")]
+    async fn update_member_role(
+        &self,
+        ctx: &Context<'_>,
+        user_id: ID,
+        role: RoleValue,
+    ) -> GqlResult<Member> {
+        Ok(service::update_role(ctx.request()?.tenant()?, &user_id, role.into()).await?)
+    }
+
+    /// Removes a member; their access ends with their next request and their contacts
+    /// lose their owner. ADMIN or higher, never above your own role; only owners remove
+    /// owners; the last owner cannot be removed. Answers the removed user's id.
+    #[graphql(guard = "RoleGuard::new(Role::Admin)")]
+    async fn remove_member(&self, ctx: &Context<'_>, user_id: ID) -> GqlResult<ID> {
+        service::remove(ctx.request()?.tenant()?, &user_id).await?;
+        Ok(user_id)
+    }
+
+    /// Leaves the organization. The last owner cannot leave: transfer ownership first.
+    #[graphql(guard = "RoleGuard::new(Role::Viewer)")]
+    async fn leave_organization(&self, ctx: &Context<'_>) -> GqlResult<bool> {
+        service::leave(ctx.request()?.tenant()?).await?;
+        Ok(true)
+    }
+
+    /// Makes another member an OWNER and you an ADMIN. OWNER only.
+    #[graphql(guard = "RoleGuard::new(Role::Owner)")]
+    async fn transfer_ownership(&self, ctx: &Context<'_>, user_id: ID) -> GqlResult<Member> {
+        Ok(service::transfer_ownership(ctx.request()?.tenant()?, &user_id).await?)
+    }
+}
