@@ -217,8 +217,12 @@ async fn call(app: &TestApp, world: &World, place: &str, foreign: &str) -> Reply
 
 /// Which of B's ids a place takes.
 fn foreign_id<'a>(world: &'a World, place: &str) -> &'a str {
-    if place.contains("ownerId") {
+    if place.contains("ownerId") || place.contains("userId") || place.contains("actorId") {
         &world.b.user_id
+    } else if place.contains("Invitation") {
+        &world.b_invitation
+    } else if place.contains("Session") {
+        &world.b_session
     } else {
         &world.b_contact
     }
