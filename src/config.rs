@@ -121,6 +121,11 @@ pub struct ServeConfig {
     )]
     pub mail_from: String,
 
+    /// First delay before retrying a failed delivery, in seconds (doubles each time, at
+    /// most an hour).
+    #[arg(long, env = "TENANTGATE_MAIL_RETRY_SECS", default_value_t = 10)]
+    pub mail_retry_secs: u64,
+
     /// Seats of a new organization (members plus open invitations).
     #[arg(long, env = "TENANTGATE_DEFAULT_SEAT_LIMIT", default_value_t = 10)]
     pub default_seat_limit: i32,
@@ -231,8 +236,9 @@ impl ServeConfig {
             app_url: "http://127.0.0.1:8080".into(),
             smtp_url: None,
             mail_from: "tenantgate <no-reply@localhost>".into(),
+            mail_retry_secs: 10,
             default_seat_limit: 10,
-            login_attempts_per_account: 5,
+            login_attempts_per_account: 10,
             login_attempts_per_address: 30,
             cors_origins: Vec::new(),
             dev: false,

@@ -60,6 +60,7 @@ impl Application {
             master,
             config.smtp_url.as_ref().map(|url| url.expose()),
             &config.mail_from,
+            std::time::Duration::from_secs(config.mail_retry_secs),
         )?;
         let tokens = TokenService::new(
             keys,

@@ -49,6 +49,7 @@ struct Inner {
     master: MasterKey,
     transport: Transport,
     from: Mailbox,
+    retry_base: Duration,
 }
 
 impl Mailer {
@@ -57,6 +58,7 @@ impl Mailer {
         master: MasterKey,
         smtp_url: Option<&str>,
         from: &str,
+        retry_base: Duration,
     ) -> anyhow::Result<Self> {
         let transport = match smtp_url {
             None => Transport::Log,
@@ -73,6 +75,7 @@ impl Mailer {
                 master,
                 transport,
                 from: from.parse().context("reading TENANTGATE_MAIL_FROM")?,
+                retry_base,
             }),
         })
     }
@@ -132,7 +135,8 @@ impl Mailer {
                 match self.deliver(mail).await {
                     Ok(()) => self.inner.db.mark_mail_sent(id).await?,
                     Err(error) => {
-                        let retry = (attempts < MAX_ATTEMPTS).then(|| backoff(attempts));
+                        let retry = (attempts < MAX_ATTEMPTS)
+                            .then(|| backoff(self.inner.retry_base, attempts));
                         tracing::warn!(mail_id = %id, attempts, error = %error, "mail delivery failed");
                         self.inner
                             .db
@@ -180,10 +184,11 @@ impl Mailer {
     }
 }
 
-/// 10 s, 20 s, 40 s, … capped at an hour.
-fn backoff(attempts: i32) -> Duration {
+/// `base`, twice that, four times, … capped at an hour.
+fn backoff(base: Duration, attempts: i32) -> Duration {
     let exponent = u32::try_from(attempts.clamp(1, 12) - 1).unwrap_or(0);
-    Duration::from_secs((10u64 << exponent).min(3600))
+    base.saturating_mul(1 << exponent)
+        .min(Duration::from_secs(3600))
 }
 
 #[cfg(test)]
@@ -193,8 +198,9 @@ mod tests {
 
     #[test]
     fn retries_back_off_up_to_an_hour() {
-        assert_eq!(backoff(1), Duration::from_secs(10));
-        assert_eq!(backoff(2), Duration::from_secs(20));
-        assert_eq!(backoff(12), Duration::from_secs(3600));
+        let base = Duration::from_secs(10);
+        assert_eq!(backoff(base, 1), Duration::from_secs(10));
+        assert_eq!(backoff(base, 2), Duration::from_secs(20));
+        assert_eq!(backoff(base, 12), Duration::from_secs(3600));
     }
 }

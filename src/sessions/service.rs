@@ -311,9 +311,12 @@ pub async fn change_password(
         .find_user(principal.user_id)
         .await?
         .ok_or_else(|| AppError::unauthenticated("this account no longer exists"))?;
-    services
-        .throttle
-        .attempt(&user.email, request.client().ip.as_deref())?;
+    // Its own bucket: guessing through here is throttled like log-ins, without eating
+    // the account's log-in attempts.
+    services.throttle.attempt(
+        &format!("change-password:{}", user.email),
+        request.client().ip.as_deref(),
+    )?;
     if !services
         .passwords
         .verify(&input.current_password, Some(&user.password_hash))
@@ -343,9 +346,10 @@ pub fn request_password_reset(
     email: &str,
 ) -> AppResult<()> {
     let email = Email::parse("email", email)?;
-    services
-        .throttle
-        .attempt(email.as_str(), request.client().ip.as_deref())?;
+    services.throttle.attempt(
+        &format!("password-reset:{}", email.as_str()),
+        request.client().ip.as_deref(),
+    )?;
     let db = request.database();
     let mailer = services.mailer.clone();
     let link_base = services.app_link("reset-password", "");

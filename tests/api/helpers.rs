@@ -204,6 +204,41 @@ impl TestApp {
         .await
     }
 
+    /// Moves `column` of every row of `table` two days into the past (to expire tokens).
+    pub async fn backdate(&self, table: &str, column: &str) {
+        use sea_orm::{DbBackend, Statement};
+        let admin = connect_admin(&self.database_url).await;
+        let (backend, placeholder) = match self.backend {
+            Backend::Sqlite => (DbBackend::Sqlite, "?"),
+            Backend::Postgres => (DbBackend::Postgres, "$1"),
+        };
+        let past = chrono::Utc::now() - chrono::Duration::days(2);
+        admin
+            .execute_raw(Statement::from_sql_and_values(
+                backend,
+                format!("UPDATE {table} SET {column} = {placeholder}"),
+                [past.into()],
+            ))
+            .await
+            .expect("backdate");
+    }
+
+    /// Runs a counting query as the database owner.
+    pub async fn count_rows(&self, sql: &str) -> i64 {
+        use sea_orm::{DbBackend, Statement};
+        let admin = connect_admin(&self.database_url).await;
+        let backend = match self.backend {
+            Backend::Sqlite => DbBackend::Sqlite,
+            Backend::Postgres => DbBackend::Postgres,
+        };
+        let row = admin
+            .query_one_raw(Statement::from_string(backend, sql.to_owned()))
+            .await
+            .expect("count")
+            .expect("a row");
+        row.try_get_by_index::<i64>(0).expect("a number")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
     }

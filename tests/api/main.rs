@@ -3,15 +3,19 @@
 
 mod helpers;
 
+mod accounts;
 mod architecture;
 mod auth;
 mod cli;
 mod contacts;
 mod http;
+mod invitations;
 mod isolation;
+mod lifecycle;
 mod limits;
 mod organizations;
 mod persistence;
 mod rls;
 mod roles;
 mod schema;
+mod smtp_sink;

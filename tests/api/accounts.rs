@@ -1,0 +1,323 @@
+//! Your own account: sessions, password change and reset, remember me, throttling.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::helpers::{Account, Backend, TestApp};
+use crate::on_both_databases;
+use crate::smtp_sink::{SmtpSink, token_in};
+
+const SESSIONS: &str =
+    "{ sessions { totalCount edges { node { id current userAgent rememberMe expiresAt } } } }";
+const LOG_IN: &str = "mutation($i: LogInInput!) { logIn(input: $i) { accessToken refreshToken } }";
+
+async fn log_in(
+    app: &TestApp,
+    account: &Account,
+    password: &str,
+    remember_me: bool,
+) -> crate::helpers::Reply {
+    app.anonymous(
+        LOG_IN,
+        json!({ "i": { "email": account.email, "password": password, "rememberMe": remember_me } }),
+    )
+    .await
+}
+
+fn token(data: &Value) -> String {
+    data["logIn"]["accessToken"]
+        .as_str()
+        .expect("token")
+        .to_owned()
+}
+
+async fn me(app: &TestApp, token: &str) -> crate::helpers::Reply {
+    app.graphql(Some(token), None, "{ me { user { id } } }", json!({}))
+        .await
+}
+
+on_both_databases! {
+    async fn sessions_are_listed_and_revoked_one_by_one_or_all_but_this_one(app) {
+        let ann = app.sign_up("ann", "acme").await;
+        let second = token(&log_in(&app, &ann, &ann.password, true).await.ok());
+        let third = token(&log_in(&app, &ann, &ann.password, false).await.ok());
+
+        let listed = app.as_user(&ann, SESSIONS, json!({})).await.ok();
+        assert_eq!(listed["sessions"]["totalCount"], 3);
+        let edges = listed["sessions"]["edges"].as_array().expect("edges").clone();
+        assert_eq!(edges.iter().filter(|e| e["node"]["current"] == true).count(), 1);
+        let remembered = edges.iter().find(|e| e["node"]["rememberMe"] == true).expect("remember me");
+        let normal = edges.iter().find(|e| e["node"]["rememberMe"] == false && e["node"]["current"] == false).expect("normal");
+        let lifetime = |e: &Value| chrono::DateTime::parse_from_rfc3339(e["node"]["expiresAt"].as_str().expect("time")).expect("time");
+        assert!(lifetime(remembered) - lifetime(normal) > chrono::Duration::days(20), "remember me lasts longer");
+
+        // Revoke the remembered one from the first session.
+        let id = remembered["node"]["id"].clone();
+        app.as_user(&ann, "mutation($id: ID!) { revokeSession(id: $id) }", json!({ "id": id })).await.ok();
+        me(&app, &second).await.expect_code("UNAUTHENTICATED");
+        me(&app, &third).await.ok();
+        app.as_user(&ann, "mutation($id: ID!) { revokeSession(id: $id) }", json!({ "id": id })).await.expect_code("NOT_FOUND");
+
+        let ended = app.as_user(&ann, "mutation { revokeAllOtherSessions }", json!({})).await.ok();
+        assert_eq!(ended["revokeAllOtherSessions"], 1);
+        me(&app, &third).await.expect_code("UNAUTHENTICATED");
+        me(&app, &ann.access_token).await.ok();
+        let listed = app.as_user(&ann, SESSIONS, json!({})).await.ok();
+        assert_eq!(listed["sessions"]["totalCount"], 1);
+    }
+
+    async fn nobody_sees_or_ends_another_users_sessions(app) {
+        let ann = app.sign_up("ann", "acme").await;
+        let bob = app.sign_up("bob", "bobco").await;
+        let bobs = app.as_user(&bob, SESSIONS, json!({})).await.ok();
+        let bob_session = bobs["sessions"]["edges"][0]["node"]["id"].clone();
+        let mine = app.as_user(&ann, SESSIONS, json!({})).await.ok();
+        assert_eq!(mine["sessions"]["totalCount"], 1);
+        assert_ne!(mine["sessions"]["edges"][0]["node"]["id"], bob_session);
+        app.as_user(&ann, "mutation($id: ID!) { revokeSession(id: $id) }", json!({ "id": bob_session })).await.expect_code("NOT_FOUND");
+        me(&app, &bob.access_token).await.ok();
+        app.anonymous(SESSIONS, json!({})).await.expect_code("UNAUTHENTICATED");
+    }
+
+    async fn changing_the_password_ends_the_other_sessions(app) {
+        let ann = app.sign_up("ann", "acme").await;
+        let other = token(&log_in(&app, &ann, &ann.password, false).await.ok());
+        let change = "mutation($i: ChangePasswordInput!) { changePassword(input: $i) }";
+        let body = app.as_user(&ann, change, json!({ "i": { "currentPassword": "wrong password", "newPassword": "a brand new password" } })).await.expect_code("BAD_USER_INPUT");
+        assert_eq!(body["errors"][0]["extensions"]["field"], "currentPassword");
+        let body = app.as_user(&ann, change, json!({ "i": { "currentPassword": ann.password, "newPassword": "short" } })).await.expect_code("BAD_USER_INPUT");
+        assert_eq!(body["errors"][0]["extensions"]["field"], "newPassword");
+        me(&app, &other).await.ok();
+
+        app.as_user(&ann, change, json!({ "i": { "currentPassword": ann.password, "newPassword": "a brand new password" } })).await.ok();
+        me(&app, &other).await.expect_code("UNAUTHENTICATED");
+        me(&app, &ann.access_token).await.ok();
+        log_in(&app, &ann, &ann.password, false).await.expect_code("UNAUTHENTICATED");
+        log_in(&app, &ann, "a brand new password", false).await.ok();
+    }
+}
+
+async fn with_mail(backend: Backend, sink: &SmtpSink) -> TestApp {
+    let url = sink.url();
+    TestApp::spawn_with(backend, move |config| {
+        config.smtp_url = Some(url.parse().expect("url"));
+        config.mail_retry_secs = 1;
+    })
+    .await
+}
+
+async fn password_reset_works_once_and_ends_every_session(backend: Backend) {
+    let sink = SmtpSink::start(0).await;
+    let app = with_mail(backend, &sink).await;
+    let ann = app.sign_up("ann", "acme").await;
+    let other = token(&log_in(&app, &ann, &ann.password, false).await.ok());
+
+    let request = "mutation($e: String!) { requestPasswordReset(email: $e) }";
+    let unknown = app
+        .anonymous(request, json!({ "e": "nobody@example.com" }))
+        .await
+        .ok();
+    let known = app
+        .anonymous(request, json!({ "e": ann.email.to_uppercase() }))
+        .await
+        .ok();
+    assert_eq!(unknown, known, "the answer says nothing about the account");
+
+    let mail = sink.wait_for(&ann.email, Duration::from_secs(20)).await;
+    let reset = token_in(&mail.text);
+    assert!(reset.starts_with("tgp_"), "{}", mail.text);
+    assert!(mail.text.contains("reset-password?token="));
+
+    let apply = "mutation($i: ResetPasswordInput!) { resetPassword(input: $i) }";
+    let body = app
+        .anonymous(
+            apply,
+            json!({ "i": { "token": reset, "newPassword": "short" } }),
+        )
+        .await
+        .expect_code("BAD_USER_INPUT");
+    assert_eq!(body["errors"][0]["extensions"]["field"], "newPassword");
+    app.anonymous(
+        apply,
+        json!({ "i": { "token": reset, "newPassword": "reset to this one" } }),
+    )
+    .await
+    .ok();
+    // Every session ended, the old password is gone, the new one works.
+    me(&app, &ann.access_token)
+        .await
+        .expect_code("UNAUTHENTICATED");
+    me(&app, &other).await.expect_code("UNAUTHENTICATED");
+    log_in(&app, &ann, &ann.password, false)
+        .await
+        .expect_code("UNAUTHENTICATED");
+    log_in(&app, &ann, "reset to this one", false).await.ok();
+    // The token worked once.
+    let body = app
+        .anonymous(
+            apply,
+            json!({ "i": { "token": reset, "newPassword": "and again this one" } }),
+        )
+        .await
+        .expect_code("BAD_USER_INPUT");
+    assert_eq!(body["errors"][0]["extensions"]["field"], "token");
+
+    // An expired token is refused.
+    app.anonymous(request, json!({ "e": ann.email })).await.ok();
+    let started = std::time::Instant::now();
+    while sink.count_to(&ann.email).await < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "second reset email"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    app.backdate("password_reset", "expires_at").await;
+    app.anonymous(
+        apply,
+        json!({ "i": { "token": "tgp_made-up", "newPassword": "whatever it is now" } }),
+    )
+    .await
+    .expect_code("BAD_USER_INPUT");
+    assert_eq!(
+        app.count_rows("SELECT count(*) FROM password_reset WHERE used_at IS NULL")
+            .await,
+        1
+    );
+    let texts = sink.all_to(&ann.email).await;
+    let second = token_in(&texts[1].text);
+    app.anonymous(
+        apply,
+        json!({ "i": { "token": second, "newPassword": "whatever it is now" } }),
+    )
+    .await
+    .expect_code("BAD_USER_INPUT");
+    // Unknown accounts get no email.
+    assert_eq!(sink.count_to("nobody@example.com").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_reset_works_once_and_ends_every_session_sqlite() {
+    password_reset_works_once_and_ends_every_session(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_reset_works_once_and_ends_every_session_postgres() {
+    password_reset_works_once_and_ends_every_session(Backend::Postgres).await;
+}
+
+async fn invitations_are_delivered_over_smtp_with_retries(backend: Backend) {
+    // The first delivery is refused; the outbox retries it.
+    let sink = SmtpSink::start(1).await;
+    let app = with_mail(backend, &sink).await;
+    let owner = app.sign_up("owner", "acme").await;
+    let link_token = app.invite(&owner, "guest@example.com", "MEMBER").await;
+    let mail = sink
+        .wait_for("guest@example.com", Duration::from_secs(30))
+        .await;
+    assert_eq!(sink.refusals(), 2, "refused once, then accepted");
+    assert!(
+        mail.text
+            .contains("Subject: owner invited you to acme Inc. on tenantgate"),
+        "{}",
+        mail.text
+    );
+    assert_eq!(
+        token_in(&mail.text),
+        link_token,
+        "the email carries the same link"
+    );
+    assert_eq!(
+        app.count_rows("SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL AND attempts = 1")
+            .await,
+        1
+    );
+    // The stored body is sealed: the token is not readable in the database.
+    assert_eq!(
+        app.count_rows(&format!(
+            "SELECT count(*) FROM outbox WHERE subject LIKE '%{link_token}%'"
+        ))
+        .await,
+        0
+    );
+    // A rolled-back request sends nothing.
+    let reply = app
+        .as_user(
+            &owner,
+            "mutation {
+        a: inviteMember(input: { email: \"never@example.com\", role: VIEWER }) { invitationUrl }
+        b: inviteMember(input: { email: \"not an email\", role: VIEWER }) { invitationUrl } }",
+            json!({}),
+        )
+        .await;
+    reply.expect_code("BAD_USER_INPUT");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(sink.count_to("never@example.com").await, 0);
+    assert_eq!(app.count_rows("SELECT count(*) FROM outbox").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invitations_are_delivered_over_smtp_with_retries_sqlite() {
+    invitations_are_delivered_over_smtp_with_retries(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invitations_are_delivered_over_smtp_with_retries_postgres() {
+    invitations_are_delivered_over_smtp_with_retries(Backend::Postgres).await;
+}
+
+async fn log_ins_are_throttled_per_account_and_per_address(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |config| {
+        config.login_attempts_per_account = 3;
+        config.login_attempts_per_address = 6;
+    })
+    .await;
+    let ann = app.sign_up("ann", "acme").await;
+    for _ in 0..3 {
+        log_in(&app, &ann, "wrong password!", false)
+            .await
+            .expect_code("UNAUTHENTICATED");
+    }
+    // The right password does not get through either: the account is throttled.
+    let body = log_in(&app, &ann, &ann.password, false)
+        .await
+        .expect_code("RATE_LIMITED");
+    assert!(
+        body["errors"][0]["extensions"]["retryAfter"]
+            .as_u64()
+            .is_some_and(|s| (1..=60).contains(&s))
+    );
+    // Other accounts from the same address still get their own tries, up to the address's.
+    let bob = app.sign_up("bob", "bobco").await;
+    log_in(&app, &bob, &bob.password, false).await.ok();
+    log_in(&app, &bob, &bob.password, false).await.ok();
+    log_in(&app, &bob, &bob.password, false)
+        .await
+        .expect_code("RATE_LIMITED");
+    // Existing sessions are not affected.
+    me(&app, &ann.access_token).await.ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_ins_are_throttled_per_account_and_per_address_sqlite() {
+    log_ins_are_throttled_per_account_and_per_address(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_ins_are_throttled_per_account_and_per_address_postgres() {
+    log_ins_are_throttled_per_account_and_per_address(Backend::Postgres).await;
+}
+
+on_both_databases! {
+    async fn without_smtp_mail_is_delivered_to_the_log_from_the_outbox(app) {
+        let owner = app.sign_up("owner", "acme").await;
+        app.invite(&owner, "guest@example.com", "VIEWER").await;
+        let started = std::time::Instant::now();
+        while app.count_rows("SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL").await < 1 {
+            assert!(started.elapsed() < Duration::from_secs(20), "the outbox was not drained");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(app.count_rows("SELECT count(*) FROM outbox WHERE kind = 'invitation'").await, 1);
+    }
+}
