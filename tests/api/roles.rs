@@ -240,3 +240,39 @@ on_both_databases! {
         assert_eq!(seen, ["OWNER", "ADMIN", "MANAGER", "MEMBER", "VIEWER"], "in the order they joined");
     }
 }
+
+on_both_databases! {
+    async fn member_management_follows_the_role_matrix(app) {
+        let team = Team::new(&app).await;
+        for (index, (role, account)) in team.by_role.iter().enumerate() {
+            // Fresh targets for each attempt, so allowed attempts do not disturb the next.
+            let target = app.join(team.owner(), &format!("target{index}"), "VIEWER").await;
+            expect_allowed(
+                app.as_user(account, "mutation($u: ID!) { updateMemberRole(userId: $u, role: MEMBER) { role } }", json!({ "u": target.user_id })).await,
+                role, "ADMIN", "change a viewer's role",
+            );
+            expect_allowed(
+                app.as_user(account, "mutation($u: ID!) { removeMember(userId: $u) }", json!({ "u": target.user_id })).await,
+                role, "ADMIN", "remove a member",
+            );
+            let invited = app.as_user(team.owner(), "mutation($e: String!) { inviteMember(input: { email: $e, role: VIEWER }) { invitation { id } } }", json!({ "e": format!("pending{index}@example.com") })).await.ok();
+            expect_allowed(
+                app.as_user(account, "mutation($id: ID!) { resendInvitation(id: $id) { invitation { status } } }", json!({ "id": invited["inviteMember"]["invitation"]["id"] })).await,
+                role, "ADMIN", "resend an invitation",
+            );
+            if *role != "OWNER" {
+                expect_allowed(
+                    app.as_user(account, "mutation($u: ID!) { transferOwnership(userId: $u) { role } }", json!({ "u": team.get("ADMIN").user_id })).await,
+                    role, "OWNER", "transfer ownership",
+                );
+                expect_allowed(
+                    app.as_user(account, "mutation { deleteOrganization(input: { confirmSlug: \"acme\" }) }", json!({})).await,
+                    role, "OWNER", "delete the organization",
+                );
+            }
+        }
+        // The owner, last: both owner-only mutations succeed.
+        app.as_user(team.owner(), "mutation($u: ID!) { transferOwnership(userId: $u) { role } }", json!({ "u": team.get("ADMIN").user_id })).await.ok();
+        app.as_user(team.get("ADMIN"), "mutation { deleteOrganization(input: { confirmSlug: \"acme\" }) }", json!({})).await.ok();
+    }
+}
