@@ -5,12 +5,11 @@
 use async_graphql::{Context, ID, InputObject, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
-use uuid::Uuid;
 
 use crate::error::{AppResult, GqlResult};
 use crate::graphql::ContextExt;
 use crate::graphql::guards::RoleGuard;
-use crate::graphql::pagination::{CursorKey, Page, page, page_request};
+use crate::graphql::pagination::{IdCursor, Page, page, page_request};
 use crate::input::parse_id;
 use crate::tenant::TenantDb;
 use entity::{Role, audit_log};
@@ -56,19 +55,6 @@ pub struct AuditFilter {
     pub target_id: Option<String>,
 }
 
-struct AuditCursor(Uuid);
-
-impl CursorKey for AuditCursor {
-    fn encode(&self) -> String {
-        format!("a1:{}", self.0)
-    }
-    fn decode(raw: &str) -> Option<Self> {
-        Uuid::parse_str(raw.strip_prefix("a1:")?)
-            .ok()
-            .map(AuditCursor)
-    }
-}
-
 #[derive(Default)]
 pub struct AuditQuery;
 
@@ -102,7 +88,7 @@ async fn list(
     after: Option<String>,
     filter: AuditFilter,
 ) -> AppResult<Page<AuditEntry>> {
-    let request = page_request::<AuditCursor>(first, after)?;
+    let request = page_request::<IdCursor>(first, after)?;
     let mut select = db.find::<audit_log::Entity>();
     if let Some(action) = filter.action {
         select = select.filter(audit_log::Column::Action.eq(action.trim()));
@@ -114,7 +100,7 @@ async fn list(
         select = select.filter(audit_log::Column::TargetId.eq(target.trim()));
     }
     let total = db.count(select.clone()).await?;
-    if let Some(AuditCursor(id)) = request.after {
+    if let Some(IdCursor(id)) = request.after {
         select = select.filter(audit_log::Column::Id.lt(id));
     }
     let rows = db
@@ -128,7 +114,7 @@ async fn list(
         rows,
         &request,
         total,
-        |row| AuditCursor(row.id),
+        |row| IdCursor(row.id),
         AuditEntry::from,
     ))
 }

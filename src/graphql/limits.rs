@@ -219,6 +219,34 @@ impl<'a> Walk<'a> {
     }
 }
 
+/// The introspection query of graphql-js, as GraphiQL and code generators send it; the
+/// introspection depth cap is sized to admit it.
+pub const STANDARD_INTROSPECTION_QUERY: &str = r#"
+query IntrospectionQuery {
+  __schema {
+    queryType { name } mutationType { name } subscriptionType { name }
+    types { ...FullType }
+    directives { name description locations args { ...InputValue } }
+  }
+}
+fragment FullType on __Type {
+  kind name description
+  fields(includeDeprecated: true) {
+    name description args { ...InputValue } type { ...TypeRef } isDeprecated deprecationReason
+  }
+  inputFields { ...InputValue }
+  interfaces { ...TypeRef }
+  enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+  possibleTypes { ...TypeRef }
+}
+fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue }
+fragment TypeRef on __Type {
+  kind name
+  ofType { kind name ofType { kind name ofType { kind name ofType { kind name
+    ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } }
+}
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,7 +317,7 @@ mod tests {
     fn circular_introspection_is_refused_but_the_standard_query_passes() {
         let circular = "{ __schema { types { fields { type { fields { name } } } } } }";
         assert!(matches!(check(circular), Err(AppError::QueryTooComplex(_))));
-        assert!(check(STANDARD_INTROSPECTION).is_ok());
+        assert!(check(super::STANDARD_INTROSPECTION_QUERY).is_ok());
     }
 
     #[test]
@@ -300,31 +328,4 @@ mod tests {
         assert!(select_operation(&document, Some("B")).is_ok_and(is_mutation));
         assert!(select_operation(&document, Some("C")).is_err());
     }
-
-    /// The introspection query of graphql-js (as GraphiQL and code generators send it).
-    pub(crate) const STANDARD_INTROSPECTION: &str = r#"
-    query IntrospectionQuery {
-      __schema {
-        queryType { name } mutationType { name } subscriptionType { name }
-        types { ...FullType }
-        directives { name description locations args { ...InputValue } }
-      }
-    }
-    fragment FullType on __Type {
-      kind name description
-      fields(includeDeprecated: true) {
-        name description args { ...InputValue } type { ...TypeRef } isDeprecated deprecationReason
-      }
-      inputFields { ...InputValue }
-      interfaces { ...TypeRef }
-      enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
-      possibleTypes { ...TypeRef }
-    }
-    fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue }
-    fragment TypeRef on __Type {
-      kind name
-      ofType { kind name ofType { kind name ofType { kind name ofType { kind name
-        ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } }
-    }
-    "#;
 }

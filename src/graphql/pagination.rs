@@ -34,6 +34,21 @@ pub trait CursorKey: Sized {
     fn decode(raw: &str) -> Option<Self>;
 }
 
+/// A cursor over a time-ordered (UUID v7) id, for lists sorted by creation.
+pub struct IdCursor(pub uuid::Uuid);
+
+impl CursorKey for IdCursor {
+    fn encode(&self) -> String {
+        format!("id1:{}", self.0)
+    }
+
+    fn decode(raw: &str) -> Option<Self> {
+        uuid::Uuid::parse_str(raw.strip_prefix("id1:")?)
+            .ok()
+            .map(IdCursor)
+    }
+}
+
 /// Validates `first` (1–100, default 20) and decodes `after`.
 pub fn page_request<K: CursorKey>(
     first: Option<i32>,

@@ -16,12 +16,12 @@ use super::{
 use crate::auth::tokens::hash_opaque_token;
 use crate::error::{AppError, AppResult};
 use crate::graphql::Services;
-use crate::graphql::pagination::{CursorKey, Page, page, page_request};
+use crate::graphql::pagination::{IdCursor, Page, page, page_request};
 use crate::input::{Email, Name, Password, parse_id};
 use crate::mail::Mail;
 use crate::members::may_grant;
 use crate::organizations::seats_in_use;
-use crate::sessions::{AuthPayload, issue_payload};
+use crate::sessions::{AuthPayload, start_session};
 use crate::tenant::{RequestContext, TenantDb};
 use entity::{Role, invitation, membership};
 
@@ -62,26 +62,13 @@ fn organization_of(token: &str) -> Option<Uuid> {
     Uuid::from_slice(&bytes[..16]).ok()
 }
 
-struct InvitationCursor(Uuid);
-
-impl CursorKey for InvitationCursor {
-    fn encode(&self) -> String {
-        format!("i1:{}", self.0)
-    }
-    fn decode(raw: &str) -> Option<Self> {
-        Uuid::parse_str(raw.strip_prefix("i1:")?)
-            .ok()
-            .map(InvitationCursor)
-    }
-}
-
 pub async fn list(
     db: &TenantDb,
     status: Option<InvitationStatus>,
     first: Option<i32>,
     after: Option<String>,
 ) -> AppResult<Page<Invitation>> {
-    let request = page_request::<InvitationCursor>(first, after)?;
+    let request = page_request::<IdCursor>(first, after)?;
     let now = Utc::now();
     let mut select = db.find::<invitation::Entity>();
     select = match status {
@@ -102,7 +89,7 @@ pub async fn list(
             .filter(invitation::Column::ExpiresAt.gt(now)),
     };
     let total = db.count(select.clone()).await?;
-    if let Some(InvitationCursor(id)) = request.after {
+    if let Some(IdCursor(id)) = request.after {
         select = select.filter(invitation::Column::Id.lt(id));
     }
     let rows = db
@@ -116,7 +103,7 @@ pub async fn list(
         rows,
         &request,
         total,
-        |row| InvitationCursor(row.id),
+        |row| IdCursor(row.id),
         Invitation::from,
     ))
 }
@@ -402,15 +389,7 @@ pub async fn accept(
     let organization = db.organization().await?;
     scope.leave().await?;
 
-    let session = global
-        .start_session(
-            user.id,
-            false,
-            services.session_lifetime(false),
-            request.client(),
-        )
-        .await?;
-    issue_payload(services, user.into(), Some(organization.into()), session)
+    start_session(request, services, user, false, Some(organization.into())).await
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 mod service;
 
-pub use service::issue_payload;
+pub use service::start_session;
 
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};

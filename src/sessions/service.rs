@@ -82,15 +82,14 @@ pub async fn sign_up(
         services.default_seat_limit,
     )
     .await?;
-    let session = global
-        .start_session(
-            user.id,
-            input.remember_me,
-            services.session_lifetime(input.remember_me),
-            request.client(),
-        )
-        .await?;
-    issue_payload(services, user.into(), Some(organization.into()), session)
+    start_session(
+        request,
+        services,
+        user,
+        input.remember_me,
+        Some(organization.into()),
+    )
+    .await
 }
 
 pub async fn log_in(
@@ -121,11 +120,23 @@ pub async fn log_in(
     };
     global.act_as_user(user.id).await?;
     let organization = default_organization(request, user.id).await?;
-    let session = global
+    start_session(request, services, user, input.remember_me, organization).await
+}
+
+/// Starts a session for a user who just proved who they are, and answers its tokens.
+pub async fn start_session(
+    request: &RequestContext,
+    services: &Services,
+    user: entity::user::Model,
+    remember_me: bool,
+    organization: Option<Organization>,
+) -> AppResult<AuthPayload> {
+    let session = request
+        .global()
         .start_session(
             user.id,
-            input.remember_me,
-            services.session_lifetime(input.remember_me),
+            remember_me,
+            services.session_lifetime(remember_me),
             request.client(),
         )
         .await?;
@@ -189,7 +200,7 @@ async fn default_organization(
 }
 
 /// Tokens for a session that just started or refreshed.
-pub fn issue_payload(
+fn issue_payload(
     services: &Services,
     user: User,
     organization: Option<Organization>,

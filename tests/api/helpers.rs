@@ -204,14 +204,22 @@ impl TestApp {
         .await
     }
 
+    fn db_backend(&self) -> sea_orm::DbBackend {
+        match self.backend {
+            Backend::Sqlite => sea_orm::DbBackend::Sqlite,
+            Backend::Postgres => sea_orm::DbBackend::Postgres,
+        }
+    }
+
     /// Moves `column` of every row of `table` two days into the past (to expire tokens).
     pub async fn backdate(&self, table: &str, column: &str) {
-        use sea_orm::{DbBackend, Statement};
+        use sea_orm::Statement;
         let admin = connect_admin(&self.database_url).await;
-        let (backend, placeholder) = match self.backend {
-            Backend::Sqlite => (DbBackend::Sqlite, "?"),
-            Backend::Postgres => (DbBackend::Postgres, "$1"),
+        let placeholder = match self.backend {
+            Backend::Sqlite => "?",
+            Backend::Postgres => "$1",
         };
+        let backend = self.db_backend();
         let past = chrono::Utc::now() - chrono::Duration::days(2);
         admin
             .execute_raw(Statement::from_sql_and_values(
@@ -225,12 +233,9 @@ impl TestApp {
 
     /// Runs a counting query as the database owner.
     pub async fn count_rows(&self, sql: &str) -> i64 {
-        use sea_orm::{DbBackend, Statement};
+        use sea_orm::Statement;
         let admin = connect_admin(&self.database_url).await;
-        let backend = match self.backend {
-            Backend::Sqlite => DbBackend::Sqlite,
-            Backend::Postgres => DbBackend::Postgres,
-        };
+        let backend = self.db_backend();
         let row = admin
             .query_one_raw(Statement::from_string(backend, sql.to_owned()))
             .await

@@ -21,31 +21,7 @@ async fn post(app: &TestApp, body: Value) -> crate::helpers::Reply {
         .await
 }
 
-const STANDARD_INTROSPECTION: &str = r#"
-query IntrospectionQuery {
-  __schema {
-    queryType { name } mutationType { name } subscriptionType { name }
-    types { ...FullType }
-    directives { name description locations args { ...InputValue } }
-  }
-}
-fragment FullType on __Type {
-  kind name description
-  fields(includeDeprecated: true) {
-    name description args { ...InputValue } type { ...TypeRef } isDeprecated deprecationReason
-  }
-  inputFields { ...InputValue }
-  interfaces { ...TypeRef }
-  enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
-  possibleTypes { ...TypeRef }
-}
-fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue }
-fragment TypeRef on __Type {
-  kind name
-  ofType { kind name ofType { kind name ofType { kind name ofType { kind name
-    ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } }
-}
-"#;
+use tenantgate::graphql::limits::STANDARD_INTROSPECTION_QUERY as STANDARD_INTROSPECTION;
 
 on_both_databases! {
     async fn depth_is_capped_at_twelve(app) {
