@@ -298,23 +298,11 @@ pub async fn accept(
     let ip = request.client().ip.clone();
 
     // Find the invitation inside its organization (the token names it).
-    let scope = global
-        .enter_organization(organization_id, Uuid::nil(), Role::Viewer, ip.clone())
-        .await
-        .map_err(|_| not_found())?;
-    let found = scope
-        .db()
-        .all(
-            scope
-                .db()
-                .find::<invitation::Entity>()
-                .filter(invitation::Column::TokenHash.eq(hash_opaque_token(token)))
-                .limit(1),
-        )
+    let verified = global
+        .find_invitation(organization_id, &hash_opaque_token(token))
         .await?
-        .pop();
-    scope.leave().await?;
-    let invitation = found.ok_or_else(not_found)?;
+        .ok_or_else(not_found)?;
+    let invitation = verified.invitation().clone();
     match status_of(&invitation, Utc::now()) {
         InvitationStatus::Pending => {}
         InvitationStatus::Expired => {
@@ -361,9 +349,7 @@ pub async fn accept(
     };
     global.act_as_user(user.id).await?;
 
-    let scope = global
-        .enter_organization(organization_id, user.id, invitation.role, ip)
-        .await?;
+    let scope = global.enter_by_invitation(&verified, user.id, ip).await?;
     let db = scope.db();
     let now = Utc::now();
     db.insert(membership::ActiveModel {

@@ -20,8 +20,8 @@ use crate::auth::tokens::{hash_opaque_token, new_opaque_token};
 use crate::error::{AppError, AppResult};
 use crate::tenant::ClientInfo;
 use entity::{
-    OrganizationStatus, Role, membership, organization, outbox, password_reset, refresh_token,
-    session, user,
+    OrganizationStatus, Role, invitation, membership, organization, outbox, password_reset,
+    refresh_token, session, user,
 };
 
 /// Prefix of refresh tokens, so a leaked one is recognisable in logs and scanners.
@@ -260,11 +260,50 @@ impl GlobalDb {
         Ok(organization)
     }
 
-    /// Binds the request to an organization its caller is not (yet) a member of, for the
-    /// two flows that need it: founding an organization and accepting an invitation
-    /// (whose token names the organization). On PostgreSQL this sets
-    /// `app.organization_id`; [`OrganizationScope::leave`] restores the request's own.
-    pub async fn enter_organization(
+    /// Looks an invitation up by its token's hash, inside the organization the token
+    /// names. The answer is the only key to [`enter_by_invitation`](Self::enter_by_invitation).
+    pub async fn find_invitation(
+        &self,
+        organization_id: Uuid,
+        token_hash: &[u8],
+    ) -> AppResult<Option<VerifiedInvitation>> {
+        let Ok(scope) = self
+            .enter_organization(organization_id, Uuid::nil(), Role::Viewer, None)
+            .await
+        else {
+            return Ok(None);
+        };
+        let found = invitation::Entity::find()
+            .filter(invitation::Column::OrganizationId.eq(organization_id))
+            .filter(invitation::Column::TokenHash.eq(token_hash.to_vec()))
+            .one(self.tx())
+            .await?;
+        scope.leave().await?;
+        Ok(found.map(VerifiedInvitation))
+    }
+
+    /// Binds the request to the organization of an invitation being accepted, acting as
+    /// `user_id` with the invited role.
+    pub async fn enter_by_invitation(
+        &self,
+        invitation: &VerifiedInvitation,
+        user_id: Uuid,
+        client_ip: Option<String>,
+    ) -> AppResult<OrganizationScope> {
+        self.enter_organization(
+            invitation.0.organization_id,
+            user_id,
+            invitation.0.role,
+            client_ip,
+        )
+        .await
+    }
+
+    /// Binds the request to an organization its caller is not (yet) a member of: only
+    /// for founding an organization and accepting an invitation, so it stays private to
+    /// the guard. On PostgreSQL this sets `app.organization_id`;
+    /// [`OrganizationScope::leave`] restores the request's own.
+    async fn enter_organization(
         &self,
         organization_id: Uuid,
         user_id: Uuid,
@@ -565,6 +604,16 @@ impl PendingEffects {
         }
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// An invitation found by its token: proof that the caller holds the token, and the
+/// only way to enter its organization before being a member.
+pub struct VerifiedInvitation(invitation::Model);
+
+impl VerifiedInvitation {
+    pub fn invitation(&self) -> &invitation::Model {
+        &self.0
     }
 }
 

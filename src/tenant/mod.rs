@@ -23,7 +23,7 @@ pub use context::{ClientInfo, OperationKind, OrganizationChoice, RequestContext}
 pub use database::{Database, connect, migrate};
 pub use global::{
     GlobalDb, IssuedSession, MembershipWithOrganization, OrganizationScope, RefreshOutcome,
-    SealedMail,
+    SealedMail, VerifiedInvitation,
 };
 pub use outbox::OutboxMail;
 pub use scoped::{OrganizationChanges, TenantDb, TenantEntity, WriteError};
