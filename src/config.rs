@@ -134,7 +134,7 @@ pub struct ServeConfig {
     #[arg(
         long,
         env = "TENANTGATE_LOGIN_ATTEMPTS_PER_ACCOUNT",
-        default_value_t = 5
+        default_value_t = 10
     )]
     pub login_attempts_per_account: u32,
 

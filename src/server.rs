@@ -33,6 +33,8 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// What every handler shares.
 pub struct AppState {
     pub schema: AppSchema,
+    /// See [`graphql::nullable_root_fields`].
+    pub nullable_root_fields: std::collections::HashSet<String>,
     pub db: Database,
     pub tokens: TokenService,
     pub limits: QueryLimits,
@@ -94,6 +96,7 @@ impl Application {
         let schema = graphql::build_schema(&config.limits, config.dev, Some(services));
         let state = Arc::new(AppState {
             schema,
+            nullable_root_fields: graphql::nullable_root_fields(),
             db,
             tokens,
             limits: config.limits.clone(),

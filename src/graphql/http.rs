@@ -3,6 +3,7 @@
 //! for browsers. Each operation runs in its own transaction, committed only when a
 //! mutation succeeded as a whole.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -397,12 +398,17 @@ async fn execute(
         if let Err(error) = limits::check_operation(document, selected, &state.limits) {
             return request_error(error);
         }
-        if limits::is_mutation(selected) {
+        let kind = if limits::is_mutation(selected) {
             OperationKind::Mutation
         } else {
             OperationKind::Query
-        }
+        };
+        (
+            kind,
+            root_fields(selected, kind, &state.nullable_root_fields),
+        )
     };
+    let (kind, root_fields) = kind;
     if kind == OperationKind::Mutation && method == Method::Get {
         return Outcome {
             body: serde_json::Value::Null,
@@ -446,6 +452,8 @@ async fn execute(
     } else if !commit {
         // All or nothing: whatever the earlier fields returned was rolled back.
         response.data = Value::Null;
+    } else {
+        restore_null_root_fields(&mut response, &root_fields);
     }
 
     let failed_before_execution = response.data == Value::Null
@@ -466,5 +474,68 @@ async fn execute(
         request_error: failed_before_execution,
         method_not_allowed: false,
         malformed: false,
+    }
+}
+
+/// The root fields an operation selects directly: response key (alias or name), and
+/// whether the field is nullable.
+fn root_fields(
+    operation: &async_graphql::parser::types::OperationDefinition,
+    kind: OperationKind,
+    nullable: &HashSet<String>,
+) -> Vec<(String, bool)> {
+    use async_graphql::parser::types::Selection;
+    let root = match kind {
+        OperationKind::Query => "Query",
+        OperationKind::Mutation => "Mutation",
+    };
+    operation
+        .selection_set
+        .node
+        .items
+        .iter()
+        .filter_map(|item| match &item.node {
+            Selection::Field(field) => {
+                let field = &field.node;
+                let key = field.alias.as_ref().unwrap_or(&field.name).node.to_string();
+                let is_nullable = nullable.contains(&format!("{root}.{}", field.name.node));
+                Some((key, is_nullable))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// async-graphql drops a root field that failed; the GraphQL spec wants `null` under its
+/// key when the field is nullable, and `data: null` when it is not.
+fn restore_null_root_fields(response: &mut async_graphql::Response, fields: &[(String, bool)]) {
+    let failed: Vec<&str> = response
+        .errors
+        .iter()
+        .filter_map(|error| match error.path.as_slice() {
+            [async_graphql::PathSegment::Field(key)] => Some(key.as_str()),
+            _ => None,
+        })
+        .collect();
+    if failed.is_empty() {
+        return;
+    }
+    if fields
+        .iter()
+        .any(|(key, nullable)| !nullable && failed.contains(&key.as_str()))
+    {
+        response.data = Value::Null;
+        return;
+    }
+    if response.data == Value::Null {
+        response.data = Value::Object(Default::default());
+    }
+    if let Value::Object(map) = &mut response.data {
+        for (key, _) in fields {
+            if failed.contains(&key.as_str()) {
+                map.entry(async_graphql::Name::new(key))
+                    .or_insert(Value::Null);
+            }
+        }
     }
 }

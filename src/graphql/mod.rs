@@ -123,6 +123,28 @@ pub fn build_schema(limits: &QueryLimits, dev: bool, services: Option<Arc<Servic
     builder.finish()
 }
 
+/// The root fields whose type is nullable, as `Query.contact` / `Mutation.x`: an error in
+/// one leaves `null` under its key in `data` (the GraphQL spec), where async-graphql
+/// would drop the key.
+pub fn nullable_root_fields() -> std::collections::HashSet<String> {
+    use async_graphql::OutputType;
+    use async_graphql::registry::{MetaType, Registry};
+    let mut registry = Registry::default();
+    QueryRoot::create_type_info(&mut registry);
+    MutationRoot::create_type_info(&mut registry);
+    let mut nullable = std::collections::HashSet::new();
+    for (root, name) in [("Query", "Query"), ("Mutation", "Mutation")] {
+        if let Some(MetaType::Object { fields, .. }) = registry.types.get(name) {
+            for field in fields.values() {
+                if !field.ty.ends_with('!') {
+                    nullable.insert(format!("{root}.{}", field.name));
+                }
+            }
+        }
+    }
+    nullable
+}
+
 /// The schema in SDL, as committed in `schema.graphql`.
 pub fn sdl() -> String {
     build_schema(&QueryLimits::default(), false, None).sdl()

@@ -179,9 +179,17 @@ pub async fn log_out(request: &RequestContext, refresh_token: Option<&str>) -> A
             (user.user_id, user.session_id)
         }
     };
-    global
+    let ended = global
         .revoke_session(user_id, session_id, "logged_out")
         .await?;
+    if ended
+        && request
+            .principal()
+            .user()
+            .is_some_and(|user| user.user_id == user_id)
+    {
+        audit_account_change(request, "session.logged_out", user_id).await?;
+    }
     Ok(true)
 }
 

@@ -125,3 +125,22 @@ on_both_databases! {
         }
     }
 }
+
+on_both_databases! {
+    async fn a_failed_nullable_root_field_answers_null_under_its_key(app) {
+        let ann = app.sign_up("ann", "acme").await;
+        let missing = uuid::Uuid::now_v7().to_string();
+        let reply = app.as_user(&ann, "query($id: ID!) { contact(id: $id) { id } }", json!({ "id": missing })).await;
+        assert_eq!(reply.code(), Some("NOT_FOUND"));
+        assert_eq!(reply.body["data"], json!({ "contact": null }));
+        let reply = app.as_user(&ann, "query($id: ID!) { organization { slug } c: contact(id: $id) { id } }", json!({ "id": missing })).await;
+        assert_eq!(reply.body["data"], json!({ "organization": { "slug": "acme" }, "c": null }));
+        // A non-null root field that fails takes `data` with it, as the spec says.
+        let reply = app.anonymous("{ organization { slug } }", json!({})).await;
+        assert_eq!(reply.code(), Some("UNAUTHENTICATED"));
+        assert!(reply.body["data"].is_null());
+        // A log-out with an access token is audited in the organization.
+        app.as_user(&ann, "mutation { logOut }", json!({})).await.ok();
+        assert_eq!(app.count_rows("SELECT count(*) FROM audit_log WHERE action = 'session.logged_out'").await, 1);
+    }
+}
