@@ -32,10 +32,11 @@ pub struct Member {
 
 #[ComplexObject]
 impl Member {
-    /// The member's email: ADMIN or higher, and the member themself.
-    async fn email(&self, ctx: &Context<'_>) -> GqlResult<String> {
+    /// The member's email: ADMIN or higher, and the member themself (for others the
+    /// field is null, with a `FORBIDDEN` error).
+    async fn email(&self, ctx: &Context<'_>) -> GqlResult<Option<String>> {
         service::may_read_email(ctx.request()?.tenant()?, self.user)?;
-        Ok(self.address.clone())
+        Ok(Some(self.address.clone()))
     }
 }
 
