@@ -6,6 +6,7 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement};
 use uuid::Uuid;
 
 use super::Database;
+use super::database::WriterTurn;
 use super::global::GlobalDb;
 use super::scoped::TenantDb;
 use crate::auth::{Principal, UserPrincipal};
@@ -68,6 +69,7 @@ pub struct RequestContext {
     tenant: Result<TenantDb, NoTenant>,
     global: GlobalDb,
     tx: Arc<DatabaseTransaction>,
+    turn: WriterTurn,
 }
 
 impl RequestContext {
@@ -86,7 +88,8 @@ impl RequestContext {
         client: ClientInfo,
     ) -> Result<Self, AppError> {
         let read_only = kind == OperationKind::Query;
-        let tx = Arc::new(db.begin(read_only).await?);
+        let (tx, turn) = db.begin(read_only).await?;
+        let tx = Arc::new(tx);
         let postgres = db.is_postgres();
         let mut principal = principal;
 
@@ -132,6 +135,7 @@ impl RequestContext {
             tenant,
             global,
             tx,
+            turn,
         })
     }
 
@@ -172,7 +176,11 @@ impl RequestContext {
     /// so no handle to the transaction outlives it.
     pub async fn finish(self, commit: bool) -> Result<(), AppError> {
         let RequestContext {
-            tx, tenant, global, ..
+            tx,
+            tenant,
+            global,
+            turn,
+            ..
         } = self;
         drop(tenant);
         let effects = global.into_effects();
@@ -186,6 +194,8 @@ impl RequestContext {
         } else {
             tx.rollback().await
         };
+        // The writer queue moves on before the effects, which write on their own.
+        drop(turn);
         if commit && ended.is_ok() {
             effects.committed();
         }

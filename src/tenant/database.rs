@@ -19,7 +19,13 @@ use crate::error::AppError;
 pub struct Database {
     pub(super) conn: DatabaseConnection,
     pub(super) mail_signal: std::sync::Arc<tokio::sync::Notify>,
+    /// SQLite has one writer at a time. Writers queue here, in order, instead of polling
+    /// SQLite's busy handler (which sleeps and lets latency spike under load).
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
+
+/// A place in the writer queue; SQLite writes happen while it is held.
+pub(super) type WriterTurn = Option<tokio::sync::OwnedMutexGuard<()>>;
 
 /// Opens the pool. SQLite runs in WAL mode with a busy timeout so readers never block
 /// the writer; PostgreSQL is used as configured.
@@ -41,6 +47,7 @@ pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<Database> {
     Ok(Database {
         conn,
         mail_signal: Default::default(),
+        writer: Default::default(),
     })
 }
 
@@ -68,22 +75,24 @@ impl Database {
     pub(super) async fn begin(
         &self,
         read_only: bool,
-    ) -> Result<sea_orm::DatabaseTransaction, AppError> {
-        let sqlite_transaction_mode = if self.is_postgres() {
-            None
+    ) -> Result<(sea_orm::DatabaseTransaction, WriterTurn), AppError> {
+        let (sqlite_transaction_mode, turn) = if self.is_postgres() {
+            (None, None)
         } else if read_only {
-            Some(SqliteTransactionMode::Deferred)
+            (Some(SqliteTransactionMode::Deferred), None)
         } else {
-            Some(SqliteTransactionMode::Immediate)
+            let turn = self.writer.clone().lock_owned().await;
+            (Some(SqliteTransactionMode::Immediate), Some(turn))
         };
-        Ok(self
+        let tx = self
             .conn
             .begin_with_options(TransactionOptions {
                 isolation_level: None,
                 access_mode: None,
                 sqlite_transaction_mode,
             })
-            .await?)
+            .await?;
+        Ok((tx, turn))
     }
 
     /// All stored signing keys.
@@ -99,12 +108,14 @@ impl Database {
     /// Runs a short write in its own transaction, committed even when the request that
     /// asked for it rolls back (a reused refresh token must revoke its session although
     /// the request fails).
-    pub(super) async fn autonomous(&self) -> Result<sea_orm::DatabaseTransaction, AppError> {
-        let tx = self.begin(false).await?;
+    pub(super) async fn autonomous(
+        &self,
+    ) -> Result<(sea_orm::DatabaseTransaction, WriterTurn), AppError> {
+        let (tx, turn) = self.begin(false).await?;
         if self.is_postgres() {
             tx.execute_unprepared("SELECT set_config('role', 'tenantgate_app', true)")
                 .await?;
         }
-        Ok(tx)
+        Ok((tx, turn))
     }
 }

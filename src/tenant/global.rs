@@ -588,7 +588,7 @@ impl PendingEffects {
         if self.effects.is_empty() {
             return Ok(());
         }
-        let tx = self.db.autonomous().await?;
+        let (tx, _turn) = self.db.autonomous().await?;
         for effect in self.effects {
             match effect {
                 Effect::RevokeSession { id, reason } => {

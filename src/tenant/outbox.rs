@@ -32,7 +32,7 @@ impl Database {
 
     /// Queues an email outside any request.
     pub async fn enqueue_mail(&self, mail: SealedMail) -> AppResult<()> {
-        let tx = self.autonomous().await?;
+        let (tx, _turn) = self.autonomous().await?;
         outbox_row(mail).insert(&tx).await?;
         tx.commit().await?;
         self.mail_signal.notify_one();
@@ -42,7 +42,7 @@ impl Database {
     /// Takes up to `limit` due emails and leases them for `lease`, so that another
     /// dispatcher (another replica) does not send them too.
     pub async fn claim_due_mail(&self, limit: u64, lease: Duration) -> AppResult<Vec<OutboxMail>> {
-        let tx = self.autonomous().await?;
+        let (tx, _turn) = self.autonomous().await?;
         let now = Utc::now();
         let due = outbox::Entity::find()
             .filter(outbox::Column::SentAt.is_null())
@@ -72,7 +72,7 @@ impl Database {
     }
 
     pub async fn mark_mail_sent(&self, id: Uuid) -> AppResult<()> {
-        let tx = self.autonomous().await?;
+        let (tx, _turn) = self.autonomous().await?;
         outbox::Entity::update_many()
             .col_expr(outbox::Column::SentAt, Expr::value(Utc::now()))
             .col_expr(
@@ -94,7 +94,7 @@ impl Database {
         error: &str,
         retry_in: Option<Duration>,
     ) -> AppResult<()> {
-        let tx = self.autonomous().await?;
+        let (tx, _turn) = self.autonomous().await?;
         let next = match retry_in {
             Some(delay) => {
                 Utc::now() + chrono::Duration::from_std(delay).map_err(AppError::internal)?
@@ -122,7 +122,7 @@ impl Database {
         email: &str,
         lifetime: Duration,
     ) -> AppResult<Option<(user::Model, String)>> {
-        let tx = self.autonomous().await?;
+        let (tx, _turn) = self.autonomous().await?;
         let Some(user) = user::Entity::find()
             .filter(user::Column::Email.eq(email))
             .one(&tx)
