@@ -88,12 +88,6 @@ pub struct UpdateOrganizationInput {
     pub status: Option<OrganizationStatus>,
 }
 
-#[derive(InputObject)]
-pub struct DeleteOrganizationInput {
-    /// The organization's slug, typed again as confirmation.
-    pub confirm_slug: String,
-}
-
 #[derive(Default)]
 pub struct OrganizationQuery;
 
@@ -166,8 +160,9 @@ impl OrganizationMutation {
     async fn delete_organization(
         &self,
         ctx: &Context<'_>,
-        input: DeleteOrganizationInput,
+        #[graphql(desc = "The organization's slug, typed again as confirmation.")]
+        confirm_slug: String,
     ) -> GqlResult<ID> {
-        Ok(service::delete(ctx.request()?.tenant()?, &input.confirm_slug).await?)
+        Ok(service::delete(ctx.request()?.tenant()?, &confirm_slug).await?)
     }
 }

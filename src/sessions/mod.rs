@@ -109,14 +109,6 @@ pub struct ChangePasswordInput {
     pub new_password: String,
 }
 
-#[derive(InputObject)]
-pub struct ResetPasswordInput {
-    /// The token from the reset email.
-    pub token: String,
-    /// At least 10 characters.
-    pub new_password: String,
-}
-
 #[derive(Default)]
 pub struct SessionQuery;
 
@@ -203,9 +195,10 @@ impl SessionMutation {
     async fn reset_password(
         &self,
         ctx: &Context<'_>,
-        input: ResetPasswordInput,
+        #[graphql(desc = "The token from the reset email.")] token: String,
+        #[graphql(desc = "At least 10 characters.")] new_password: String,
     ) -> GqlResult<bool> {
-        service::reset_password(ctx.request()?, ctx.services()?, input).await?;
+        service::reset_password(ctx.request()?, ctx.services()?, &token, new_password).await?;
         Ok(true)
     }
 }

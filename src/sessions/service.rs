@@ -5,8 +5,7 @@ use uuid::Uuid;
 use async_graphql::ID;
 
 use super::{
-    AuthPayload, ChangePasswordInput, LogInInput, Me, Membership, ResetPasswordInput, Session,
-    SignUpInput, User,
+    AuthPayload, ChangePasswordInput, LogInInput, Me, Membership, Session, SignUpInput, User,
 };
 use crate::error::{AppError, AppResult};
 use crate::graphql::Services;
@@ -407,14 +406,15 @@ pub fn request_password_reset(
 pub async fn reset_password(
     request: &RequestContext,
     services: &Services,
-    input: ResetPasswordInput,
+    token: &str,
+    new_password: String,
 ) -> AppResult<()> {
     if let Some(address) = request.client().ip.as_deref() {
         services.throttle.attempt_from(address)?;
     }
-    let new_password = Password::parse("newPassword", input.new_password)?;
+    let new_password = Password::parse("newPassword", new_password)?;
     let global = request.global();
-    let Some(user_id) = global.consume_password_reset(input.token.trim()).await? else {
+    let Some(user_id) = global.consume_password_reset(token.trim()).await? else {
         return Err(AppError::invalid(
             "token",
             "is invalid, used or expired: ask for a new reset email",

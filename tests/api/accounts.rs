@@ -129,21 +129,15 @@ async fn password_reset_works_once_and_ends_every_session(backend: Backend) {
     assert!(reset.starts_with("tgp_"), "{}", mail.text);
     assert!(mail.text.contains("reset-password?token="));
 
-    let apply = "mutation($i: ResetPasswordInput!) { resetPassword(input: $i) }";
+    let apply = "mutation($t: String!, $p: String!) { resetPassword(token: $t, newPassword: $p) }";
     let body = app
-        .anonymous(
-            apply,
-            json!({ "i": { "token": reset, "newPassword": "short" } }),
-        )
+        .anonymous(apply, json!({ "t": reset, "p": "short" }))
         .await
         .expect_code("BAD_USER_INPUT");
     assert_eq!(body["errors"][0]["extensions"]["field"], "newPassword");
-    app.anonymous(
-        apply,
-        json!({ "i": { "token": reset, "newPassword": "reset to this one" } }),
-    )
-    .await
-    .ok();
+    app.anonymous(apply, json!({ "t": reset, "p": "reset to this one" }))
+        .await
+        .ok();
     // Every session ended, the old password is gone, the new one works.
     me(&app, &ann.access_token)
         .await
@@ -155,10 +149,7 @@ async fn password_reset_works_once_and_ends_every_session(backend: Backend) {
     log_in(&app, &ann, "reset to this one", false).await.ok();
     // The token worked once.
     let body = app
-        .anonymous(
-            apply,
-            json!({ "i": { "token": reset, "newPassword": "and again this one" } }),
-        )
+        .anonymous(apply, json!({ "t": reset, "p": "and again this one" }))
         .await
         .expect_code("BAD_USER_INPUT");
     assert_eq!(body["errors"][0]["extensions"]["field"], "token");
@@ -176,7 +167,7 @@ async fn password_reset_works_once_and_ends_every_session(backend: Backend) {
     app.backdate("password_reset", "expires_at").await;
     app.anonymous(
         apply,
-        json!({ "i": { "token": "tgp_made-up", "newPassword": "whatever it is now" } }),
+        json!({ "t": "tgp_made-up", "p": "whatever it is now" }),
     )
     .await
     .expect_code("BAD_USER_INPUT");
@@ -187,12 +178,9 @@ async fn password_reset_works_once_and_ends_every_session(backend: Backend) {
     );
     let texts = sink.all_to(&ann.email).await;
     let second = token_in(&texts[1].text);
-    app.anonymous(
-        apply,
-        json!({ "i": { "token": second, "newPassword": "whatever it is now" } }),
-    )
-    .await
-    .expect_code("BAD_USER_INPUT");
+    app.anonymous(apply, json!({ "t": second, "p": "whatever it is now" }))
+        .await
+        .expect_code("BAD_USER_INPUT");
     // Unknown accounts get no email.
     assert_eq!(sink.count_to("nobody@example.com").await, 0);
 }

@@ -43,7 +43,7 @@ on_both_databases! {
         let member = app.join(&owner, "member", "MEMBER").await;
         let other = app.sign_up("other", "otherco").await;
         app.create_contact(&owner, "Doomed", "doomed@example.com").await;
-        let delete = "mutation($s: String!) { deleteOrganization(input: { confirmSlug: $s }) }";
+        let delete = "mutation($s: String!) { deleteOrganization(confirmSlug: $s) }";
         app.as_user(&member, delete, json!({ "s": "acme" })).await.expect_code("FORBIDDEN");
         let body = app.as_user(&owner, delete, json!({ "s": "acne" })).await.expect_code("BAD_USER_INPUT");
         assert_eq!(body["errors"][0]["extensions"]["field"], "confirmSlug");

@@ -154,7 +154,7 @@ on_both_databases! {
             if allowed { revoke.ok(); } else { revoke.expect_code("FORBIDDEN"); }
         }
         // A key nobody holds: every role is refused.
-        let body = app.as_user(team.get("VIEWER"), "mutation { deleteOrganization(input: { confirmSlug: \"acme\" }) }", json!({})).await;
+        let body = app.as_user(team.get("VIEWER"), "mutation { deleteOrganization(confirmSlug: \"acme\") }", json!({})).await;
         body.expect_code("FORBIDDEN");
     }
 
@@ -266,13 +266,13 @@ on_both_databases! {
                     role, "OWNER", "transfer ownership",
                 );
                 expect_allowed(
-                    app.as_user(account, "mutation { deleteOrganization(input: { confirmSlug: \"acme\" }) }", json!({})).await,
+                    app.as_user(account, "mutation { deleteOrganization(confirmSlug: \"acme\") }", json!({})).await,
                     role, "OWNER", "delete the organization",
                 );
             }
         }
         // The owner, last: both owner-only mutations succeed.
         app.as_user(team.owner(), "mutation($u: ID!) { transferOwnership(userId: $u) { role } }", json!({ "u": team.get("ADMIN").user_id })).await.ok();
-        app.as_user(team.get("ADMIN"), "mutation { deleteOrganization(input: { confirmSlug: \"acme\" }) }", json!({})).await.ok();
+        app.as_user(team.get("ADMIN"), "mutation { deleteOrganization(confirmSlug: \"acme\") }", json!({})).await.ok();
     }
 }
