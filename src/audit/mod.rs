@@ -4,12 +4,12 @@
 
 use async_graphql::{Context, ID, InputObject, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, QueryFilter};
 
 use crate::error::{AppResult, GqlResult};
 use crate::graphql::ContextExt;
 use crate::graphql::guards::RoleGuard;
-use crate::graphql::pagination::{IdCursor, Page, page, page_request};
+use crate::graphql::pagination::{IdCursor, Page, newest_first, page_request};
 use crate::input::parse_id;
 use crate::tenant::TenantDb;
 use entity::{Role, audit_log};
@@ -99,22 +99,5 @@ async fn list(
     if let Some(target) = filter.target_id {
         select = select.filter(audit_log::Column::TargetId.eq(target.trim()));
     }
-    let total = db.count(select.clone()).await?;
-    if let Some(IdCursor(id)) = request.after {
-        select = select.filter(audit_log::Column::Id.lt(id));
-    }
-    let rows = db
-        .all(
-            select
-                .order_by_desc(audit_log::Column::Id)
-                .limit(request.limit + 1),
-        )
-        .await?;
-    Ok(page(
-        rows,
-        &request,
-        total,
-        |row| IdCursor(row.id),
-        AuditEntry::from,
-    ))
+    newest_first(db, select, &request, |row| row.id, AuditEntry::from).await
 }

@@ -104,3 +104,33 @@ where
     }));
     connection
 }
+
+/// A page of `E`'s rows, newest first (ids are UUID v7, so id order is creation order),
+/// with `totalCount` over the whole `select`.
+pub async fn newest_first<E, Node>(
+    db: &crate::tenant::TenantDb,
+    select: sea_orm::Select<E>,
+    request: &PageRequest<IdCursor>,
+    id_of: impl Fn(&E::Model) -> uuid::Uuid,
+    node: impl Fn(E::Model) -> Node,
+) -> Result<Page<Node>, AppError>
+where
+    E: crate::tenant::TenantEntity,
+    E::Model: Send + Sync,
+    Node: OutputType,
+{
+    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
+    let total = db.count(select.clone()).await?;
+    let mut select = select;
+    if let Some(IdCursor(id)) = &request.after {
+        select = select.filter(E::id_column().lt(*id));
+    }
+    let rows = db
+        .all(
+            select
+                .order_by_desc(E::id_column())
+                .limit(request.limit + 1),
+        )
+        .await?;
+    Ok(page(rows, request, total, |row| IdCursor(id_of(row)), node))
+}

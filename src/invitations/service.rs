@@ -6,7 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
 use sea_orm::ActiveValue::{NotSet, Set};
-use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, QueryFilter};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -16,7 +16,7 @@ use super::{
 use crate::auth::tokens::hash_opaque_token;
 use crate::error::{AppError, AppResult};
 use crate::graphql::Services;
-use crate::graphql::pagination::{IdCursor, Page, page, page_request};
+use crate::graphql::pagination::{IdCursor, Page, newest_first, page_request};
 use crate::input::{Email, Name, Password, parse_id};
 use crate::mail::Mail;
 use crate::members::may_grant;
@@ -88,24 +88,7 @@ pub async fn list(
             .filter(invitation::Column::RevokedAt.is_null())
             .filter(invitation::Column::ExpiresAt.gt(now)),
     };
-    let total = db.count(select.clone()).await?;
-    if let Some(IdCursor(id)) = request.after {
-        select = select.filter(invitation::Column::Id.lt(id));
-    }
-    let rows = db
-        .all(
-            select
-                .order_by_desc(invitation::Column::Id)
-                .limit(request.limit + 1),
-        )
-        .await?;
-    Ok(page(
-        rows,
-        &request,
-        total,
-        |row| IdCursor(row.id),
-        Invitation::from,
-    ))
+    newest_first(db, select, &request, |row| row.id, Invitation::from).await
 }
 
 async fn ensure_free_seat(db: &TenantDb) -> AppResult<()> {

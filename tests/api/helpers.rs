@@ -314,21 +314,7 @@ impl TestApp {
             )
             .await
             .ok();
-        let payload = &data["signUp"];
-        Account {
-            email,
-            password,
-            access_token: payload["accessToken"].as_str().expect("token").to_owned(),
-            refresh_token: payload["refreshToken"]
-                .as_str()
-                .expect("refresh")
-                .to_owned(),
-            user_id: payload["user"]["id"].as_str().expect("user id").to_owned(),
-            organization_id: payload["organization"]["id"]
-                .as_str()
-                .expect("org id")
-                .to_owned(),
-        }
+        account(&data["signUp"], email, password)
     }
 
     /// Brings a new person into `owner`'s organization with `role` (`"ADMIN"`, …) through
@@ -350,17 +336,7 @@ impl TestApp {
             payload["organization"]["id"],
             owner.organization_id.as_str()
         );
-        Account {
-            email,
-            password,
-            access_token: payload["accessToken"].as_str().expect("token").to_owned(),
-            refresh_token: payload["refreshToken"]
-                .as_str()
-                .expect("refresh")
-                .to_owned(),
-            user_id: payload["user"]["id"].as_str().expect("user id").to_owned(),
-            organization_id: owner.organization_id.clone(),
-        }
+        account(payload, email, password)
     }
 
     /// Invites `email` into `inviter`'s organization and returns the token from the link.
@@ -407,4 +383,17 @@ pub fn token_of(url: &str) -> String {
         .nth(1)
         .expect("a token in the link")
         .to_owned()
+}
+
+/// An account from an `AuthPayload` (with `user { id }` and `organization { id }`).
+fn account(payload: &Value, email: String, password: String) -> Account {
+    let text = |value: &Value| value.as_str().expect("a string in the payload").to_owned();
+    Account {
+        email,
+        password,
+        access_token: text(&payload["accessToken"]),
+        refresh_token: text(&payload["refreshToken"]),
+        user_id: text(&payload["user"]["id"]),
+        organization_id: text(&payload["organization"]["id"]),
+    }
 }
