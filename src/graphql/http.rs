@@ -334,7 +334,14 @@ async fn run(
     } else {
         StatusCode::OK
     };
-    reply(status, content_type, outcome.body)
+    let retry_after = retry_after(&outcome.body);
+    let mut response = reply(status, content_type, outcome.body);
+    if let Some(seconds) = retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
 }
 
 fn request_error(error: AppError) -> Outcome {
@@ -538,4 +545,14 @@ fn restore_null_root_fields(response: &mut async_graphql::Response, fields: &[(S
             }
         }
     }
+}
+
+/// The longest `retryAfter` among `RATE_LIMITED` errors, for the `Retry-After` header.
+fn retry_after(body: &serde_json::Value) -> Option<u64> {
+    body["errors"]
+        .as_array()?
+        .iter()
+        .filter(|error| error["extensions"]["code"] == "RATE_LIMITED")
+        .filter_map(|error| error["extensions"]["retryAfter"].as_u64())
+        .max()
 }

@@ -258,7 +258,7 @@ async fn invitations_are_delivered_over_smtp_with_retries_postgres() {
 async fn log_ins_are_throttled_per_account_and_per_address(backend: Backend) {
     let app = TestApp::spawn_with(backend, |config| {
         config.login_attempts_per_account = 3;
-        config.login_attempts_per_address = 6;
+        config.login_attempts_per_address = 7;
     })
     .await;
     let ann = app.sign_up("ann", "acme").await;
@@ -268,6 +268,22 @@ async fn log_ins_are_throttled_per_account_and_per_address(backend: Backend) {
             .expect_code("UNAUTHENTICATED");
     }
     // The right password does not get through either: the account is throttled.
+    let response = app
+        .client
+        .post(app.url("/graphql"))
+        .json(&json!({ "query": LOG_IN, "variables": { "i": { "email": ann.email, "password": ann.password } } }))
+        .send()
+        .await
+        .expect("request");
+    let header = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    assert!(
+        header.is_some_and(|s| (1..=60).contains(&s)),
+        "Retry-After: {header:?}"
+    );
     let body = log_in(&app, &ann, &ann.password, false)
         .await
         .expect_code("RATE_LIMITED");
