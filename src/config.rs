@@ -146,6 +146,12 @@ pub struct ServeConfig {
     )]
     pub login_attempts_per_address: u32,
 
+    /// Reverse proxies in front of the gateway that append the client's address to
+    /// `X-Forwarded-For` (0: the header is ignored). Throttling and sessions use the
+    /// address the outermost trusted proxy saw.
+    #[arg(long, env = "TENANTGATE_TRUSTED_PROXY_HOPS", default_value_t = 0)]
+    pub trusted_proxy_hops: usize,
+
     /// Origins allowed to call the API from a browser (comma-separated); none by default.
     #[arg(long, env = "TENANTGATE_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
@@ -240,6 +246,7 @@ impl ServeConfig {
             default_seat_limit: 10,
             login_attempts_per_account: 10,
             login_attempts_per_address: 30,
+            trusted_proxy_hops: 0,
             cors_origins: Vec::new(),
             dev: false,
             log_format: LogFormat::Pretty,

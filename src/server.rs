@@ -39,6 +39,7 @@ pub struct AppState {
     pub tokens: TokenService,
     pub limits: QueryLimits,
     pub body_limit: usize,
+    pub trusted_proxy_hops: usize,
 }
 
 /// A built, bound, not yet serving gateway.
@@ -101,6 +102,7 @@ impl Application {
             tokens,
             limits: config.limits.clone(),
             body_limit: config.body_limit,
+            trusted_proxy_hops: config.trusted_proxy_hops,
         });
         let router = router(state, &config)?;
         let listener = tokio::net::TcpListener::bind(config.listen)

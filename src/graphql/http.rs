@@ -272,7 +272,7 @@ async fn run(
             .map_or(OrganizationChoice::Malformed, OrganizationChoice::Named),
     };
     let client = ClientInfo {
-        ip: Some(peer.ip().to_string()),
+        ip: Some(client_address(headers, peer, state.trusted_proxy_hops)),
         user_agent: headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
@@ -555,4 +555,46 @@ fn retry_after(body: &serde_json::Value) -> Option<u64> {
         .filter(|error| error["extensions"]["code"] == "RATE_LIMITED")
         .filter_map(|error| error["extensions"]["retryAfter"].as_u64())
         .max()
+}
+
+/// The caller's address. Behind `hops` trusted proxies (each appending the address it
+/// saw to `X-Forwarded-For`), it is the entry the outermost trusted proxy added; entries
+/// further left are whatever the client claimed and are ignored. With no trusted proxies,
+/// the header is ignored entirely.
+fn client_address(headers: &HeaderMap, peer: SocketAddr, hops: usize) -> String {
+    if hops == 0 {
+        return peer.ip().to_string();
+    }
+    let forwarded: Vec<std::net::IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|entry| entry.trim().parse().ok())
+        .collect();
+    match forwarded.len().checked_sub(hops) {
+        Some(index) => forwarded[index].to_string(),
+        // Fewer entries than trusted proxies: the request skipped a proxy.
+        None => peer.ip().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_address_comes_from_trusted_proxies_only() {
+        let peer: SocketAddr = "10.0.0.9:443".parse().expect("address");
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("6.6.6.6, 203.0.113.7"),
+        );
+        assert_eq!(client_address(&headers, peer, 0), "10.0.0.9");
+        assert_eq!(client_address(&headers, peer, 1), "203.0.113.7");
+        assert_eq!(client_address(&headers, peer, 2), "6.6.6.6");
+        assert_eq!(client_address(&headers, peer, 3), "10.0.0.9");
+        assert_eq!(client_address(&HeaderMap::new(), peer, 1), "10.0.0.9");
+    }
 }

@@ -325,3 +325,35 @@ on_both_databases! {
         assert_eq!(app.count_rows("SELECT count(*) FROM outbox WHERE kind = 'invitation'").await, 1);
     }
 }
+
+async fn behind_a_trusted_proxy_each_client_address_is_throttled_on_its_own(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |config| {
+        config.trusted_proxy_hops = 1;
+        config.login_attempts_per_address = 2;
+    })
+    .await;
+    let attempt = |address: &'static str| {
+        app.send(
+            app.client
+                .post(app.url("/graphql"))
+                .header("x-forwarded-for", format!("6.6.6.6, {address}"))
+                .json(&json!({ "query": LOG_IN, "variables": { "i": { "email": format!("{address}@example.com"), "password": "wrong password!" } } })),
+        )
+    };
+    for _ in 0..2 {
+        assert_eq!(attempt("203.0.113.1").await.code(), Some("UNAUTHENTICATED"));
+    }
+    assert_eq!(attempt("203.0.113.1").await.code(), Some("RATE_LIMITED"));
+    // Another client behind the same proxy is not affected; the spoofed left entry is ignored.
+    assert_eq!(attempt("203.0.113.2").await.code(), Some("UNAUTHENTICATED"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_each_client_address_is_throttled_on_its_own_sqlite() {
+    behind_a_trusted_proxy_each_client_address_is_throttled_on_its_own(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_each_client_address_is_throttled_on_its_own_postgres() {
+    behind_a_trusted_proxy_each_client_address_is_throttled_on_its_own(Backend::Postgres).await;
+}
