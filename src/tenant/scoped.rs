@@ -59,6 +59,9 @@ pub enum WriteError {
     ReadOnly(OrganizationStatus),
     #[error(transparent)]
     Db(DbErr),
+    /// A failure that already is a client-facing error, passed through unchanged.
+    #[error(transparent)]
+    App(Box<AppError>),
 }
 
 impl From<DbErr> for WriteError {
@@ -83,6 +86,7 @@ impl From<WriteError> for AppError {
                 }
             )),
             WriteError::Conflict(_) => AppError::conflict("", "this already exists"),
+            WriteError::App(error) => *error,
             other => AppError::internal(other),
         }
     }
@@ -90,7 +94,7 @@ impl From<WriteError> for AppError {
 
 impl From<AppError> for WriteError {
     fn from(error: AppError) -> Self {
-        WriteError::Db(DbErr::Custom(error.to_string()))
+        WriteError::App(Box::new(error))
     }
 }
 
