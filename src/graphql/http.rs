@@ -461,6 +461,7 @@ async fn execute(
         response.data = Value::Null;
     } else {
         restore_null_root_fields(&mut response, &root_fields);
+        restore_null_nested_fields(&mut response);
     }
 
     let failed_before_execution = response.data == Value::Null
@@ -543,6 +544,35 @@ fn restore_null_root_fields(response: &mut async_graphql::Response, fields: &[(S
                 map.entry(async_graphql::Name::new(key))
                     .or_insert(Value::Null);
             }
+        }
+    }
+}
+
+/// Below the root, a failed field is dropped by async-graphql too; put `null` back under
+/// its key when its parent object is there (the guarded fields are all nullable).
+fn restore_null_nested_fields(response: &mut async_graphql::Response) {
+    use async_graphql::PathSegment;
+    let paths: Vec<Vec<PathSegment>> = response
+        .errors
+        .iter()
+        .filter(|error| error.path.len() > 1)
+        .map(|error| error.path.clone())
+        .collect();
+    for path in paths {
+        let Some((PathSegment::Field(last), parents)) = path.split_last() else {
+            continue;
+        };
+        let mut current = Some(&mut response.data);
+        for segment in parents {
+            current = match (segment, current) {
+                (PathSegment::Field(name), Some(Value::Object(map))) => map.get_mut(name.as_str()),
+                (PathSegment::Index(index), Some(Value::List(items))) => items.get_mut(*index),
+                _ => None,
+            };
+        }
+        if let Some(Value::Object(map)) = current {
+            map.entry(async_graphql::Name::new(last))
+                .or_insert(Value::Null);
         }
     }
 }

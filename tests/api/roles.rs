@@ -90,6 +90,8 @@ on_both_databases! {
         let viewer = app.as_user(team.get("VIEWER"), "{ contacts { edges { node { name email } } } }", json!({})).await;
         assert_eq!(viewer.body["data"]["contacts"]["edges"][0]["node"]["name"], "Owned by owner");
         assert!(!viewer.body.to_string().contains("c@example.com"));
+        let node = &viewer.body["data"]["contacts"]["edges"][0]["node"];
+        assert!(node.as_object().is_some_and(|n| n.contains_key("email") && n["email"].is_null()), "the refused field answers null: {node}");
         assert!(!app.as_user(team.get("MEMBER"), "{ contacts { edges { node { notes } } } }", json!({})).await.body.to_string().contains("private"));
     }
 
