@@ -213,3 +213,22 @@ on_both_databases! {
         assert_eq!(header["alg"], "EdDSA");
     }
 }
+
+on_both_databases! {
+    async fn two_refreshes_racing_with_one_token_never_both_win(app) {
+        let ann = app.sign_up("ann", "acme").await;
+        let (first, second) = tokio::join!(
+            app.anonymous(REFRESH, json!({ "t": ann.refresh_token })),
+            app.anonymous(REFRESH, json!({ "t": ann.refresh_token })),
+        );
+        let won = [&first, &second].iter().filter(|r| r.code().is_none()).count();
+        assert!(won <= 1, "both refreshes succeeded: {} / {}", first.body, second.body);
+        // Whoever lost presented a used token: the whole session is over, winner included.
+        if won == 1 {
+            let winner = if first.code().is_none() { &first } else { &second };
+            let token = winner.body["data"]["refreshSession"]["accessToken"].as_str().expect("token");
+            me_with(&app, token).await.expect_code("UNAUTHENTICATED");
+        }
+        me_with(&app, &ann.access_token).await.expect_code("UNAUTHENTICATED");
+    }
+}
