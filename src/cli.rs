@@ -20,6 +20,22 @@ pub enum Command {
     Migrate(DatabaseConfig),
     /// Print the GraphQL schema (SDL) and exit.
     Schema,
+    /// System jobs, as the scheduler runs them through `runSystemJob`.
+    Job {
+        #[command(subcommand)]
+        command: JobCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobCommand {
+    /// Run a job across all organizations now and print its report as JSON; the exit
+    /// status is 1 when any organization failed.
+    Run {
+        job: crate::system::SystemJob,
+        #[command(flatten)]
+        database: DatabaseConfig,
+    },
 }
 
 /// Runs the parsed command to completion.
@@ -39,6 +55,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Schema => {
             print!("{}", crate::graphql::sdl());
+            Ok(())
+        }
+        Command::Job {
+            command: JobCommand::Run { job, database },
+        } => {
+            crate::telemetry::init(LogFormat::Pretty);
+            let db = crate::tenant::connect(&database).await?;
+            crate::tenant::migrate(&db).await?;
+            let report = crate::system::run(&db, job)
+                .await
+                .map_err(|error| anyhow::anyhow!("{error}"))?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            if report.failures > 0 {
+                std::process::exit(1);
+            }
             Ok(())
         }
     }

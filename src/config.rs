@@ -152,6 +152,11 @@ pub struct ServeConfig {
     #[arg(long, env = "TENANTGATE_TRUSTED_PROXY_HOPS", default_value_t = 0)]
     pub trusted_proxy_hops: usize,
 
+    /// The operators' secret: `Authorization: Bearer <CRON_SECRET>` runs system jobs.
+    /// Unset: there is no system principal.
+    #[arg(long, env = "CRON_SECRET", hide_env_values = true)]
+    pub cron_secret: Option<Secret>,
+
     /// Origins allowed to call the API from a browser (comma-separated); none by default.
     #[arg(long, env = "TENANTGATE_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
@@ -247,6 +252,7 @@ impl ServeConfig {
             login_attempts_per_account: 10,
             login_attempts_per_address: 30,
             trusted_proxy_hops: 0,
+            cron_secret: None,
             cors_origins: Vec::new(),
             dev: false,
             log_format: LogFormat::Pretty,

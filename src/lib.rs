@@ -20,5 +20,6 @@ pub mod members;
 pub mod organizations;
 pub mod server;
 pub mod sessions;
+pub mod system;
 pub mod telemetry;
 pub mod tenant;

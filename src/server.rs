@@ -40,6 +40,8 @@ pub struct AppState {
     pub limits: QueryLimits,
     pub body_limit: usize,
     pub trusted_proxy_hops: usize,
+    /// `CRON_SECRET`; without it the system principal does not exist.
+    pub system_secret: Option<crate::auth::SystemSecret>,
 }
 
 /// A built, bound, not yet serving gateway.
@@ -103,6 +105,11 @@ impl Application {
             limits: config.limits.clone(),
             body_limit: config.body_limit,
             trusted_proxy_hops: config.trusted_proxy_hops,
+            system_secret: config
+                .cron_secret
+                .as_ref()
+                .filter(|secret| !secret.expose().is_empty())
+                .map(|secret| crate::auth::SystemSecret::new(secret.expose())),
         });
         let router = router(state, &config)?;
         let listener = tokio::net::TcpListener::bind(config.listen)

@@ -17,6 +17,8 @@ pub mod tokens;
 
 use uuid::Uuid;
 
+use sha2::Digest;
+
 use crate::error::AppError;
 
 /// The authenticated caller of one request.
@@ -26,6 +28,9 @@ pub enum Principal {
     User(UserPrincipal),
     /// Nobody, or somebody whose credential was refused (`rejected` says why).
     Anonymous { rejected: Option<String> },
+    /// The operators' scheduler, by `Authorization: Bearer <CRON_SECRET>`. It belongs to no
+    /// organization and may only run system jobs.
+    System,
 }
 
 /// A signed-in person, as their access token says.
@@ -41,7 +46,7 @@ impl Principal {
     pub fn user(&self) -> Option<&UserPrincipal> {
         match self {
             Principal::User(user) => Some(user),
-            Principal::Anonymous { .. } => None,
+            Principal::Anonymous { .. } | Principal::System => None,
         }
     }
 
@@ -55,12 +60,38 @@ impl Principal {
             Principal::Anonymous { rejected: None } => {
                 Err(AppError::unauthenticated("sign in to do this"))
             }
+            Principal::System => Err(AppError::forbidden(
+                "the system principal may only run system jobs",
+            )),
         }
     }
 }
 
+/// The operators' shared secret, compared in constant time (through SHA-256, so the
+/// comparison does not even depend on the length).
+#[derive(Clone)]
+pub struct SystemSecret(Vec<u8>);
+
+impl SystemSecret {
+    pub fn new(secret: &str) -> Self {
+        SystemSecret(sha2::Sha256::digest(secret.as_bytes()).to_vec())
+    }
+
+    fn matches(&self, presented: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        sha2::Sha256::digest(presented.as_bytes())
+            .as_slice()
+            .ct_eq(&self.0)
+            .into()
+    }
+}
+
 /// Reads the credential headers of a request.
-pub async fn authenticate(headers: &http::HeaderMap, tokens: &tokens::TokenService) -> Principal {
+pub async fn authenticate(
+    headers: &http::HeaderMap,
+    tokens: &tokens::TokenService,
+    system: Option<&SystemSecret>,
+) -> Principal {
     let Some(value) = headers.get(http::header::AUTHORIZATION) else {
         return Principal::Anonymous { rejected: None };
     };
@@ -76,7 +107,13 @@ pub async fn authenticate(headers: &http::HeaderMap, tokens: &tokens::TokenServi
     else {
         return rejected("the Authorization header must be `Bearer <token>`");
     };
-    match tokens.verify_access_token(token.trim()).await {
+    let token = token.trim();
+    if let Some(system) = system
+        && system.matches(token)
+    {
+        return Principal::System;
+    }
+    match tokens.verify_access_token(token).await {
         Ok(claims) => Principal::User(UserPrincipal {
             user_id: claims.sub,
             session_id: claims.sid,

@@ -262,7 +262,7 @@ async fn run(
     batched: bool,
     response_type: ResponseType,
 ) -> Response {
-    let principal = auth::authenticate(headers, &state.tokens).await;
+    let principal = auth::authenticate(headers, &state.tokens, state.system_secret.as_ref()).await;
     let choice = match headers.get(ORGANIZATION_HEADER) {
         None => OrganizationChoice::Default,
         Some(value) => value

@@ -25,6 +25,7 @@ use crate::mail::Mailer;
 use crate::members::{MemberMutation, MemberQuery};
 use crate::organizations::{OrganizationMutation, OrganizationQuery};
 use crate::sessions::{SessionMutation, SessionQuery};
+use crate::system::SystemMutation;
 use crate::tenant::RequestContext;
 
 /// Every query field, merged from the capabilities.
@@ -49,6 +50,7 @@ pub struct MutationRoot(
     MemberMutation,
     InvitationMutation,
     ContactMutation,
+    SystemMutation,
 );
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;

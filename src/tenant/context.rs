@@ -45,6 +45,7 @@ enum NoTenant {
     NoOrganization,
     NotMember,
     MalformedHeader,
+    System,
 }
 
 impl From<&NoTenant> for AppError {
@@ -55,6 +56,9 @@ impl From<&NoTenant> for AppError {
                 AppError::forbidden("no organization selected: send the X-Organization-Id header")
             }
             NoTenant::NotMember => AppError::forbidden("you are not a member of this organization"),
+            NoTenant::System => AppError::forbidden(
+                "the system principal belongs to no organization: it may only run system jobs",
+            ),
             NoTenant::MalformedHeader => {
                 AppError::invalid("X-Organization-Id", "is not a valid organization id")
             }
@@ -87,7 +91,9 @@ impl RequestContext {
         choice: OrganizationChoice,
         client: ClientInfo,
     ) -> Result<Self, AppError> {
-        let read_only = kind == OperationKind::Query;
+        // System jobs write in transactions of their own, one organization at a time; the
+        // request's own transaction only reads.
+        let read_only = kind == OperationKind::Query || matches!(principal, Principal::System);
         let (tx, turn) = db.begin(read_only).await?;
         let tx = Arc::new(tx);
         let postgres = db.is_postgres();
@@ -96,8 +102,10 @@ impl RequestContext {
         let live = match (&principal, postgres) {
             (Principal::User(user), true) => prepare_postgres(&tx, Some(user), read_only).await?,
             (Principal::User(user), false) => GlobalDb::session_is_live(&tx, user).await?,
-            (Principal::Anonymous { .. }, true) => prepare_postgres(&tx, None, read_only).await?,
-            (Principal::Anonymous { .. }, false) => true,
+            (Principal::Anonymous { .. } | Principal::System, true) => {
+                prepare_postgres(&tx, None, read_only).await?
+            }
+            (Principal::Anonymous { .. } | Principal::System, false) => true,
         };
         if !live {
             if postgres {
@@ -121,6 +129,7 @@ impl RequestContext {
                     )
                 },
             ),
+            Principal::System => Err(NoTenant::System),
             Principal::Anonymous { rejected } => Err(NoTenant::Unauthenticated(
                 rejected
                     .clone()

@@ -118,4 +118,41 @@ impl Database {
         }
         Ok((tx, turn))
     }
+
+    /// A transaction for the system principal's work: on PostgreSQL as `tenantgate_app`,
+    /// bound to `organization` (or to none, for platform tables), exactly like a request
+    /// of that organization. Only `src/system/` uses it, one organization at a time.
+    pub async fn system_transaction(
+        &self,
+        organization: Option<uuid::Uuid>,
+    ) -> Result<SystemTransaction, AppError> {
+        let (tx, turn) = self.autonomous().await?;
+        if let Some(organization) = organization
+            && self.is_postgres()
+        {
+            tx.execute_raw(sea_orm::Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT set_config('app.organization_id', $1, true)",
+                [organization.to_string().into()],
+            ))
+            .await?;
+        }
+        Ok(SystemTransaction { tx, _turn: turn })
+    }
+}
+
+/// See [`Database::system_transaction`].
+pub struct SystemTransaction {
+    tx: sea_orm::DatabaseTransaction,
+    _turn: WriterTurn,
+}
+
+impl SystemTransaction {
+    pub fn connection(&self) -> &sea_orm::DatabaseTransaction {
+        &self.tx
+    }
+
+    pub async fn commit(self) -> Result<(), AppError> {
+        Ok(self.tx.commit().await?)
+    }
 }

@@ -20,7 +20,7 @@ mod outbox;
 mod scoped;
 
 pub use context::{ClientInfo, OperationKind, OrganizationChoice, RequestContext};
-pub use database::{Database, connect, migrate};
+pub use database::{Database, SystemTransaction, connect, migrate};
 pub use global::{
     GlobalDb, IssuedSession, MembershipWithOrganization, OrganizationScope, RefreshOutcome,
     SealedMail, VerifiedInvitation,

@@ -213,6 +213,11 @@ impl TestApp {
 
     /// Moves `column` of every row of `table` two days into the past (to expire tokens).
     pub async fn backdate(&self, table: &str, column: &str) {
+        self.backdate_by(table, column, 2).await;
+    }
+
+    /// Moves `column` of every row of `table` `days` into the past.
+    pub async fn backdate_by(&self, table: &str, column: &str, days: i64) {
         use sea_orm::Statement;
         let admin = connect_admin(&self.database_url).await;
         let placeholder = match self.backend {
@@ -220,7 +225,7 @@ impl TestApp {
             Backend::Postgres => "$1",
         };
         let backend = self.db_backend();
-        let past = chrono::Utc::now() - chrono::Duration::days(2);
+        let past = chrono::Utc::now() - chrono::Duration::days(days);
         admin
             .execute_raw(Statement::from_sql_and_values(
                 backend,
@@ -229,6 +234,12 @@ impl TestApp {
             ))
             .await
             .expect("backdate");
+    }
+
+    /// Runs SQL as the database owner.
+    pub async fn execute(&self, sql: &str) {
+        let admin = connect_admin(&self.database_url).await;
+        admin.execute_unprepared(sql).await.expect("execute");
     }
 
     /// Runs a counting query as the database owner.

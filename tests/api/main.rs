@@ -19,3 +19,4 @@ mod rls;
 mod roles;
 mod schema;
 mod smtp_sink;
+mod system;

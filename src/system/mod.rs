@@ -1,0 +1,157 @@
+//! System jobs, run by the operators' scheduler (`runSystemJob` with `CRON_SECRET`, or
+//! `tenantgate job run …`). This is the only code besides `tenant/` that reaches across
+//! organizations, and it does so explicitly: platform tables in one transaction, then
+//! each organization in a transaction of its own, bound to that organization exactly
+//! like one of its requests (row-level security included). A failure in one
+//! organization is reported and the others go on.
+
+mod purge;
+
+use async_graphql::{Context, Enum, Guard, ID, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::auth::Principal;
+use crate::error::{AppError, AppResult, GqlResult};
+use crate::graphql::ContextExt;
+use crate::tenant::Database;
+
+/// A maintenance job.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SystemJob {
+    /// Deletes what has expired: ended sessions and their refresh tokens, used or expired
+    /// password resets, delivered mail, and long-expired or revoked invitations.
+    PurgeExpired,
+}
+
+/// What one step of a job did.
+#[derive(SimpleObject, Serialize, Clone, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct JobStep {
+    /// Rows handled.
+    pub processed: u64,
+    pub failed: bool,
+    /// Why the step failed.
+    pub error: Option<String>,
+}
+
+/// What a job did in one organization.
+#[derive(SimpleObject, Serialize, Clone, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct OrganizationJobResult {
+    pub organization_id: ID,
+    pub processed: u64,
+    pub failed: bool,
+    pub error: Option<String>,
+}
+
+/// The report of one run.
+#[derive(SimpleObject, Serialize, Clone, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct SystemJobReport {
+    pub job: SystemJob,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    /// The tables that belong to no organization.
+    pub platform: JobStep,
+    /// One entry per organization, in id order.
+    pub organizations: Vec<OrganizationJobResult>,
+    /// How many steps failed (platform and organizations).
+    pub failures: u64,
+}
+
+fn step(result: AppResult<u64>) -> (u64, Option<String>) {
+    match result {
+        Ok(processed) => (processed, None),
+        Err(error) => {
+            tracing::error!(error = ?error, "system job step failed");
+            let detail = match &error {
+                AppError::Internal(source) => format!("{source:#}"),
+                other => other.to_string(),
+            };
+            (0, Some(detail))
+        }
+    }
+}
+
+/// Runs a job across the platform and every organization.
+pub async fn run(db: &Database, job: SystemJob) -> AppResult<SystemJobReport> {
+    let started_at = Utc::now();
+    let (processed, error) = step(match job {
+        SystemJob::PurgeExpired => purge::platform(db).await,
+    });
+    let platform = JobStep {
+        processed,
+        failed: error.is_some(),
+        error,
+    };
+    let mut organizations = Vec::new();
+    for organization in purge::organization_ids(db).await? {
+        let (processed, error) = step(match job {
+            SystemJob::PurgeExpired => purge::organization(db, organization).await,
+        });
+        organizations.push(OrganizationJobResult {
+            organization_id: ID(organization.to_string()),
+            processed,
+            failed: error.is_some(),
+            error,
+        });
+    }
+    let failures =
+        u64::from(platform.failed) + organizations.iter().filter(|o| o.failed).count() as u64;
+    tracing::info!(
+        ?job,
+        failures,
+        organizations = organizations.len(),
+        "system job finished"
+    );
+    Ok(SystemJobReport {
+        job,
+        started_at,
+        finished_at: Utc::now(),
+        platform,
+        organizations,
+        failures,
+    })
+}
+
+/// Admits the system principal only.
+struct SystemGuard;
+
+impl Guard for SystemGuard {
+    async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
+        match ctx.request()?.principal() {
+            Principal::System => Ok(()),
+            Principal::User(_) => Err(AppError::forbidden(
+                "system jobs are for the operators' scheduler (Authorization: Bearer <CRON_SECRET>)",
+            )
+            .into()),
+            Principal::Anonymous { .. } => Err(AppError::unauthenticated(
+                "system jobs need Authorization: Bearer <CRON_SECRET>",
+            )
+            .into()),
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct SystemMutation;
+
+#[Object]
+impl SystemMutation {
+    /// Runs a maintenance job across all organizations and reports per organization. Only
+    /// for the system principal (`Authorization: Bearer <CRON_SECRET>`).
+    #[graphql(guard = "SystemGuard")]
+    async fn run_system_job(
+        &self,
+        ctx: &Context<'_>,
+        job: SystemJob,
+    ) -> GqlResult<SystemJobReport> {
+        Ok(run(&ctx.request()?.database(), job).await?)
+    }
+}
+
+/// Organization ids, for the job steps.
+pub(crate) type OrganizationId = Uuid;
