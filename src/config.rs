@@ -157,6 +157,12 @@ pub struct ServeConfig {
     #[arg(long, env = "CRON_SECRET", hide_env_values = true)]
     pub cron_secret: Option<Secret>,
 
+    /// Run `PURGE_EXPIRED` in the process every this many seconds (0: only when the
+    /// scheduler calls `runSystemJob` or `tenantgate job run`). With several replicas,
+    /// enable it on one.
+    #[arg(long, env = "TENANTGATE_PURGE_INTERVAL_SECS", default_value_t = 0)]
+    pub purge_interval_secs: u64,
+
     /// Origins allowed to call the API from a browser (comma-separated); none by default.
     #[arg(long, env = "TENANTGATE_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
@@ -253,6 +259,7 @@ impl ServeConfig {
             login_attempts_per_address: 30,
             trusted_proxy_hops: 0,
             cron_secret: None,
+            purge_interval_secs: 0,
             cors_origins: Vec::new(),
             dev: false,
             log_format: LogFormat::Pretty,

@@ -86,7 +86,7 @@ impl Application {
             app_url: config.app_url.clone(),
             default_seat_limit: config.default_seat_limit,
         });
-        let background = vec![mailer.spawn_dispatcher(), {
+        let mut background = vec![mailer.spawn_dispatcher(), {
             let services = services.clone();
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
@@ -96,6 +96,13 @@ impl Application {
                 }
             })
         }];
+        if config.purge_interval_secs > 0 {
+            background.push(crate::system::spawn_schedule(
+                db.clone(),
+                crate::system::SystemJob::PurgeExpired,
+                std::time::Duration::from_secs(config.purge_interval_secs),
+            ));
+        }
         let schema = graphql::build_schema(&config.limits, config.dev, Some(services));
         let state = Arc::new(AppState {
             schema,

@@ -117,6 +117,24 @@ pub async fn run(db: &Database, job: SystemJob) -> AppResult<SystemJobReport> {
     })
 }
 
+/// Runs `job` every `interval` in the background (the first run after one interval).
+pub fn spawn_schedule(
+    db: Database,
+    job: SystemJob,
+    interval: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(error) = run(&db, job).await {
+                tracing::error!(?job, error = %error, "scheduled system job failed");
+            }
+        }
+    })
+}
+
 /// Admits the system principal only.
 struct SystemGuard;
 

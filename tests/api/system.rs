@@ -183,3 +183,32 @@ async fn purging_reports_per_organization_and_one_failure_stops_no_other_sqlite(
 async fn purging_reports_per_organization_and_one_failure_stops_no_other_postgres() {
     purging_reports_per_organization_and_one_failure_stops_no_other(Backend::Postgres).await;
 }
+
+async fn the_purge_also_runs_on_an_in_process_schedule(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |config| config.purge_interval_secs = 1).await;
+    let ann = app.sign_up("ann", "acme").await;
+    app.invite(&ann, "old@example.com", "VIEWER").await;
+    app.backdate_by("invitation", "expires_at", 40).await;
+    let started = std::time::Instant::now();
+    while app
+        .count_rows("SELECT count(*) FROM invitation WHERE email = 'old@example.com'")
+        .await
+        > 0
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "the scheduled purge did not run"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_purge_also_runs_on_an_in_process_schedule_sqlite() {
+    the_purge_also_runs_on_an_in_process_schedule(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_purge_also_runs_on_an_in_process_schedule_postgres() {
+    the_purge_also_runs_on_an_in_process_schedule(Backend::Postgres).await;
+}
