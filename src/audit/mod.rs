@@ -63,7 +63,7 @@ impl AuditQuery {
     /// The organization's audit log, newest first. ADMIN or higher.
     #[graphql(
         guard = "RoleGuard::new(Role::Admin)",
-        complexity = "first.unwrap_or(20).clamp(1, 100) as usize * child_complexity"
+        complexity = "crate::graphql::pagination::page_complexity(first, child_complexity)"
     )]
     async fn audit_log(
         &self,

@@ -123,7 +123,7 @@ impl ContactQuery {
     /// The organization's contacts, a page at a time (`first` 1–100, default 20).
     #[graphql(
         guard = "RoleGuard::new(Role::Viewer)",
-        complexity = "first.unwrap_or(20).clamp(1, 100) as usize * child_complexity"
+        complexity = "crate::graphql::pagination::page_complexity(first, child_complexity)"
     )]
     async fn contacts(
         &self,

@@ -391,7 +391,7 @@ async fn execute(
     if let Some(name) = &operation_name {
         request = request.operation_name(name.clone());
     }
-    let kind = {
+    let (kind, root_fields) = {
         let document = match request.parsed_query() {
             Ok(document) => document,
             Err(error) => {
@@ -415,7 +415,6 @@ async fn execute(
             root_fields(selected, kind, &state.nullable_root_fields),
         )
     };
-    let (kind, root_fields) = kind;
     if kind == OperationKind::Mutation && method == Method::Get {
         return Outcome {
             body: serde_json::Value::Null,

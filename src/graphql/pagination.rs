@@ -49,6 +49,15 @@ impl CursorKey for IdCursor {
     }
 }
 
+/// The complexity of a connection field: `first` (as it will be clamped) times the cost of
+/// one node, so a page of 100 costs 100 times more than a page of 1.
+pub fn page_complexity(first: Option<i32>, child_complexity: usize) -> usize {
+    let size = first.map_or(DEFAULT_PAGE_SIZE, |n| {
+        n.clamp(1, MAX_PAGE_SIZE as i32) as u64
+    });
+    size as usize * child_complexity
+}
+
 /// Validates `first` (1–100, default 20) and decodes `after`.
 pub fn page_request<K: CursorKey>(
     first: Option<i32>,

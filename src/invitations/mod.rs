@@ -88,7 +88,7 @@ impl InvitationQuery {
     /// The organization's invitations, newest first. ADMIN or higher.
     #[graphql(
         guard = "RoleGuard::new(Role::Admin)",
-        complexity = "first.unwrap_or(20).clamp(1, 100) as usize * child_complexity"
+        complexity = "crate::graphql::pagination::page_complexity(first, child_complexity)"
     )]
     async fn invitations(
         &self,

@@ -67,7 +67,7 @@ impl MemberQuery {
     /// The organization's members, in the order they joined (`first` 1–100, default 20).
     #[graphql(
         guard = "RoleGuard::new(Role::Viewer)",
-        complexity = "first.unwrap_or(20).clamp(1, 100) as usize * child_complexity"
+        complexity = "crate::graphql::pagination::page_complexity(first, child_complexity)"
     )]
     async fn members(
         &self,

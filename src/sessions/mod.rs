@@ -120,7 +120,7 @@ impl SessionQuery {
     }
 
     /// Your live sessions, most recently used first. Only ever your own.
-    #[graphql(complexity = "first.unwrap_or(20).clamp(1, 100) as usize * child_complexity")]
+    #[graphql(complexity = "crate::graphql::pagination::page_complexity(first, child_complexity)")]
     async fn sessions(
         &self,
         ctx: &Context<'_>,

@@ -167,11 +167,6 @@ impl RequestContext {
         self.tenant.as_ref().map_err(AppError::from)
     }
 
-    /// The caller's role in the request's organization, if bound to one.
-    pub fn role(&self) -> Option<Role> {
-        self.tenant.as_ref().ok().map(TenantDb::role)
-    }
-
     pub fn global(&self) -> &GlobalDb {
         &self.global
     }
