@@ -199,10 +199,6 @@ impl GlobalDb {
 
     // ---- organizations -----------------------------------------------------------------
 
-    pub async fn find_organization(&self, id: Uuid) -> AppResult<Option<organization::Model>> {
-        Ok(organization::Entity::find_by_id(id).one(self.tx()).await?)
-    }
-
     pub async fn find_organization_by_slug(
         &self,
         slug: &str,
