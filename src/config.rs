@@ -95,6 +95,9 @@ pub struct ServeConfig {
     #[command(flatten)]
     pub limits: QueryLimits,
 
+    #[command(flatten)]
+    pub api_keys: ApiKeyConfig,
+
     /// Password hashes computed at once; more log-ins wait (each takes 19 MiB).
     #[arg(long, env = "TENANTGATE_HASH_CONCURRENCY", default_value_t = 4)]
     pub hash_concurrency: usize,
@@ -216,6 +219,73 @@ impl Default for QueryLimits {
     }
 }
 
+/// API keys: rate limits, verification cache, usage write-behind, rotation.
+#[derive(Clone, Debug, clap::Args)]
+pub struct ApiKeyConfig {
+    /// Requests per second one API key may make (token bucket refill rate).
+    #[arg(long, env = "TENANTGATE_API_KEY_RATE", default_value_t = 50)]
+    pub api_key_rate: u32,
+    /// Requests one API key may make at once before its rate applies.
+    #[arg(long, env = "TENANTGATE_API_KEY_BURST", default_value_t = 100)]
+    pub api_key_burst: u32,
+    /// Requests per second all API keys of one organization may make together.
+    #[arg(long, env = "TENANTGATE_ORGANIZATION_RATE", default_value_t = 200)]
+    pub organization_rate: u32,
+    /// Requests all API keys of one organization may make at once.
+    #[arg(long, env = "TENANTGATE_ORGANIZATION_BURST", default_value_t = 400)]
+    pub organization_burst: u32,
+    /// Seconds a verified key is trusted without a database look-up. Revocation reaches
+    /// other nodes at once on PostgreSQL (LISTEN/NOTIFY), and within this time on
+    /// SQLite. Default: 60 on PostgreSQL, 5 on SQLite.
+    #[arg(long, env = "TENANTGATE_API_KEY_CACHE_TTL_SECS")]
+    pub api_key_cache_ttl_secs: Option<u64>,
+    /// Most keys kept in the verification cache.
+    #[arg(
+        long,
+        env = "TENANTGATE_API_KEY_CACHE_CAPACITY",
+        default_value_t = 10_000
+    )]
+    pub api_key_cache_capacity: u64,
+    /// Seconds between writes of the keys' `lastUsedAt` (collected in memory meanwhile).
+    #[arg(
+        long,
+        env = "TENANTGATE_API_KEY_USAGE_FLUSH_SECS",
+        default_value_t = 10
+    )]
+    pub api_key_usage_flush_secs: u64,
+    /// Seconds the previous secret keeps working after `rotateApiKey` when the call
+    /// names no grace period (0: it stops at once).
+    #[arg(
+        long,
+        env = "TENANTGATE_API_KEY_ROTATION_GRACE_SECS",
+        default_value_t = 0
+    )]
+    pub api_key_rotation_grace_secs: u64,
+    /// Let API keys run introspection queries (`__schema`, `__type`).
+    #[arg(
+        long,
+        env = "TENANTGATE_API_KEY_INTROSPECTION",
+        default_value_t = false
+    )]
+    pub api_key_introspection: bool,
+}
+
+impl Default for ApiKeyConfig {
+    fn default() -> Self {
+        ApiKeyConfig {
+            api_key_rate: 50,
+            api_key_burst: 100,
+            organization_rate: 200,
+            organization_burst: 400,
+            api_key_cache_ttl_secs: None,
+            api_key_cache_capacity: 10_000,
+            api_key_usage_flush_secs: 10,
+            api_key_rotation_grace_secs: 0,
+            api_key_introspection: false,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
     Pretty,
@@ -249,6 +319,7 @@ impl ServeConfig {
             body_limit: 1024 * 1024,
             request_timeout_secs: 10,
             limits: QueryLimits::default(),
+            api_keys: ApiKeyConfig::default(),
             hash_concurrency: 4,
             app_url: "http://127.0.0.1:8080".into(),
             smtp_url: None,

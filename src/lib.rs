@@ -4,8 +4,9 @@
 //! The request path: [`server`] (HTTP, limits) → [`auth`] (who is calling) → [`tenant`]
 //! (the guard: organization, role, the request's transaction) → [`graphql`] (schema,
 //! limits, error codes) → the capability folders ([`sessions`], [`organizations`],
-//! [`contacts`]).
+//! [`members`], [`invitations`], [`api_keys`], [`contacts`], [`audit`], [`system`]).
 
+pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod cli;

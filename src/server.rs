@@ -18,6 +18,7 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
+use crate::auth::api_keys::{ApiKeySettings, ApiKeys};
 use crate::auth::keys::KeyStore;
 use crate::auth::password::PasswordHasherPool;
 use crate::auth::secrets::MasterKey;
@@ -26,7 +27,7 @@ use crate::auth::tokens::TokenService;
 use crate::config::{QueryLimits, ServeConfig};
 use crate::graphql::{self, AppSchema, Services};
 use crate::mail::Mailer;
-use crate::tenant::{self, Database};
+use crate::tenant::{self, Database, StatementLog};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -42,6 +43,9 @@ pub struct AppState {
     pub trusted_proxy_hops: usize,
     /// `CRON_SECRET`; without it the system principal does not exist.
     pub system_secret: Option<crate::auth::SystemSecret>,
+    pub api_keys: Arc<ApiKeys>,
+    /// Whether API keys may run introspection queries.
+    pub api_key_introspection: bool,
 }
 
 /// A built, bound, not yet serving gateway.
@@ -51,6 +55,9 @@ pub struct Application {
     address: SocketAddr,
     /// The mail dispatcher and housekeeping; stopped with the server.
     background: Vec<tokio::task::JoinHandle<()>>,
+    /// Its usage is written once more when the server stops.
+    api_keys: Arc<ApiKeys>,
+    statements: Arc<StatementLog>,
 }
 
 impl Application {
@@ -67,6 +74,23 @@ impl Application {
             &config.mail_from,
             std::time::Duration::from_secs(config.mail_retry_secs),
         )?;
+        let api_keys = Arc::new(ApiKeys::new(
+            db.clone(),
+            &ApiKeySettings {
+                cache_ttl: std::time::Duration::from_secs(
+                    config
+                        .api_keys
+                        .api_key_cache_ttl_secs
+                        .unwrap_or(if db.is_postgres() { 60 } else { 5 }),
+                ),
+                cache_capacity: config.api_keys.api_key_cache_capacity,
+                per_key: (config.api_keys.api_key_rate, config.api_keys.api_key_burst),
+                per_organization: (
+                    config.api_keys.organization_rate,
+                    config.api_keys.organization_burst,
+                ),
+            },
+        ));
         let tokens = TokenService::new(
             keys,
             config.issuer.clone(),
@@ -85,6 +109,10 @@ impl Application {
             ),
             app_url: config.app_url.clone(),
             default_seat_limit: config.default_seat_limit,
+            api_keys: api_keys.clone(),
+            rotation_grace: std::time::Duration::from_secs(
+                config.api_keys.api_key_rotation_grace_secs,
+            ),
         });
         let mut background = vec![mailer.spawn_dispatcher(), {
             let services = services.clone();
@@ -93,9 +121,29 @@ impl Application {
                 loop {
                     tick.tick().await;
                     services.throttle.shrink();
+                    services.api_keys.shrink();
                 }
             })
         }];
+        background.push(spawn_key_usage_writer(
+            api_keys.clone(),
+            std::time::Duration::from_secs(config.api_keys.api_key_usage_flush_secs.max(1)),
+        ));
+        if db.is_postgres() {
+            let api_keys = api_keys.clone();
+            let db = db.clone();
+            background.push(tokio::spawn(async move {
+                let handle = tokio::runtime::Handle::current();
+                db.watch_api_key_changes(|changed| match changed {
+                    Some(hash) => {
+                        let api_keys = api_keys.clone();
+                        handle.spawn(async move { api_keys.invalidate(&[hash]).await });
+                    }
+                    None => api_keys.invalidate_all(),
+                })
+                .await;
+            }));
+        }
         if config.purge_interval_secs > 0 {
             background.push(crate::system::spawn_schedule(
                 db.clone(),
@@ -117,7 +165,10 @@ impl Application {
                 .as_ref()
                 .filter(|secret| !secret.expose().is_empty())
                 .map(|secret| crate::auth::SystemSecret::new(secret.expose())),
+            api_keys: api_keys.clone(),
+            api_key_introspection: config.api_keys.api_key_introspection,
         });
+        let db_statements = state.db.statements();
         let router = router(state, &config)?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
@@ -128,11 +179,18 @@ impl Application {
             router,
             address,
             background,
+            api_keys,
+            statements: db_statements,
         })
     }
 
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// The SQL statement counter of this gateway's pool.
+    pub fn statements(&self) -> Arc<StatementLog> {
+        self.statements.clone()
     }
 
     /// Serves until SIGINT or SIGTERM, then finishes the requests in flight.
@@ -156,9 +214,29 @@ impl Application {
         for task in &self.background {
             task.abort();
         }
+        if let Err(error) = self.api_keys.flush_usage().await {
+            tracing::warn!(error = %error, "could not record the last API key use");
+        }
         served?;
         Ok(())
     }
+}
+
+/// Writes the keys' `lastUsedAt` behind, a batch every `every`.
+fn spawn_key_usage_writer(
+    api_keys: Arc<ApiKeys>,
+    every: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(error) = api_keys.flush_usage().await {
+                tracing::warn!(error = %error, "could not record API key use");
+            }
+        }
+    })
 }
 
 fn master_key(config: &ServeConfig, postgres: bool) -> anyhow::Result<MasterKey> {

@@ -12,6 +12,8 @@ pub struct Model {
     pub id: Uuid,
     /// The user who acted, if a user did.
     pub actor_id: Option<Uuid>,
+    /// The API key that acted, if a key did.
+    pub api_key_id: Option<Uuid>,
     /// What happened, e.g. `member.role_updated`.
     pub action: String,
     pub target_type: String,

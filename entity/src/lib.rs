@@ -6,6 +6,7 @@
 //! `refresh_token`, `signing_key`) are platform tables that belong to no single
 //! organization.
 
+pub mod api_key;
 pub mod audit_log;
 pub mod contact;
 pub mod invitation;

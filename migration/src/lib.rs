@@ -10,6 +10,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_platform_tables;
 mod m20261123_000002_tenant_tables;
 mod m20261123_000003_teams;
+mod m20261123_000004_api_keys;
 pub mod security;
 
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_platform_tables::Migration),
             Box::new(m20261123_000002_tenant_tables::Migration),
             Box::new(m20261123_000003_teams::Migration),
+            Box::new(m20261123_000004_api_keys::Migration),
         ]
     }
 }

@@ -18,8 +18,10 @@ use entity::{Role, audit_log};
 #[derive(SimpleObject)]
 pub struct AuditEntry {
     pub id: ID,
-    /// The user who made the change.
+    /// The user who made the change, if a person did.
     pub actor_id: Option<ID>,
+    /// The API key that made the change, if a partner's key did.
+    pub api_key_id: Option<ID>,
     /// What happened: `organization.updated`, `member.role_updated`, `invitation.created`, …
     pub action: String,
     pub target_type: String,
@@ -35,6 +37,7 @@ impl From<audit_log::Model> for AuditEntry {
         AuditEntry {
             id: ID(model.id.to_string()),
             actor_id: model.actor_id.map(|id| ID(id.to_string())),
+            api_key_id: model.api_key_id.map(|id| ID(id.to_string())),
             action: model.action,
             target_type: model.target_type,
             target_id: model.target_id,
@@ -51,6 +54,8 @@ pub struct AuditFilter {
     pub action: Option<String>,
     /// Only changes made by this user.
     pub actor_id: Option<ID>,
+    /// Only changes made with this API key.
+    pub api_key_id: Option<ID>,
     /// Only changes to this target.
     pub target_id: Option<String>,
 }
@@ -95,6 +100,9 @@ async fn list(
     }
     if let Some(actor) = &filter.actor_id {
         select = select.filter(audit_log::Column::ActorId.eq(parse_id("filter.actorId", actor)?));
+    }
+    if let Some(key) = &filter.api_key_id {
+        select = select.filter(audit_log::Column::ApiKeyId.eq(parse_id("filter.apiKeyId", key)?));
     }
     if let Some(target) = filter.target_id {
         select = select.filter(audit_log::Column::TargetId.eq(target.trim()));

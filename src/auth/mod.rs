@@ -2,6 +2,8 @@
 //! downstream reads headers again.
 //!
 //! - `Authorization: Bearer <access JWT>` → a user (see [`tokens`]);
+//! - `Authorization: Bearer <CRON_SECRET>` → the system principal;
+//! - `x-api-key: tg_live_…` → one organization's API key (see [`api_keys`]);
 //! - nothing → anonymous.
 //!
 //! A credential that is present but invalid does not fail the request outright: the
@@ -9,6 +11,7 @@
 //! (`logIn`, `refreshSession`) still work while a browser holds an expired token, and
 //! everything else answers `UNAUTHENTICATED` with the reason.
 
+pub mod api_keys;
 pub mod keys;
 pub mod password;
 pub mod secrets;
@@ -31,6 +34,9 @@ pub enum Principal {
     /// The operators' scheduler, by `Authorization: Bearer <CRON_SECRET>`. It belongs to no
     /// organization and may only run system jobs.
     System,
+    /// A partner's server, by one organization's API key: only that organization, only
+    /// the key's scopes.
+    ApiKey(api_keys::KeyPrincipal),
 }
 
 /// A signed-in person, as their access token says.
@@ -46,7 +52,7 @@ impl Principal {
     pub fn user(&self) -> Option<&UserPrincipal> {
         match self {
             Principal::User(user) => Some(user),
-            Principal::Anonymous { .. } | Principal::System => None,
+            Principal::Anonymous { .. } | Principal::System | Principal::ApiKey(_) => None,
         }
     }
 
@@ -63,6 +69,7 @@ impl Principal {
             Principal::System => Err(AppError::forbidden(
                 "the system principal may only run system jobs",
             )),
+            Principal::ApiKey(_) => Err(AppError::forbidden(crate::tenant::API_KEYS_REFUSED)),
         }
     }
 }
@@ -86,39 +93,63 @@ impl SystemSecret {
     }
 }
 
-/// Reads the credential headers of a request.
+/// Reads the credential headers of a request. Fails only when a key could not be
+/// looked up (the database is unavailable); a refused credential makes the request
+/// anonymous, remembering why.
 pub async fn authenticate(
     headers: &http::HeaderMap,
     tokens: &tokens::TokenService,
     system: Option<&SystemSecret>,
-) -> Principal {
-    let Some(value) = headers.get(http::header::AUTHORIZATION) else {
-        return Principal::Anonymous { rejected: None };
-    };
+    api_keys: &api_keys::ApiKeys,
+) -> Result<Principal, AppError> {
     let rejected = |reason: &str| Principal::Anonymous {
         rejected: Some(reason.to_owned()),
     };
+    let authorization = headers.get(http::header::AUTHORIZATION);
+    if let Some(key) = headers.get(API_KEY_HEADER) {
+        if authorization.is_some() {
+            return Ok(rejected(
+                "send either an Authorization header or an x-api-key header, not both",
+            ));
+        }
+        let Ok(key) = key.to_str() else {
+            return Ok(rejected(api_keys::REFUSED));
+        };
+        return match api_keys.verify(key).await {
+            Ok(principal) => Ok(Principal::ApiKey(principal)),
+            Err(AppError::Unauthenticated(reason)) => Ok(rejected(&reason)),
+            Err(error) => Err(error),
+        };
+    }
+    let Some(value) = authorization else {
+        return Ok(Principal::Anonymous { rejected: None });
+    };
     let Ok(value) = value.to_str() else {
-        return rejected("the Authorization header is not valid text");
+        return Ok(rejected("the Authorization header is not valid text"));
     };
     let Some(token) = value
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))
     else {
-        return rejected("the Authorization header must be `Bearer <token>`");
+        return Ok(rejected(
+            "the Authorization header must be `Bearer <token>`",
+        ));
     };
     let token = token.trim();
     if let Some(system) = system
         && system.matches(token)
     {
-        return Principal::System;
+        return Ok(Principal::System);
     }
-    match tokens.verify_access_token(token).await {
+    Ok(match tokens.verify_access_token(token).await {
         Ok(claims) => Principal::User(UserPrincipal {
             user_id: claims.sub,
             session_id: claims.sid,
             default_organization_id: claims.org,
         }),
         Err(reason) => rejected(reason),
-    }
+    })
 }
+
+/// The header partners send their API key in.
+pub const API_KEY_HEADER: &str = "x-api-key";

@@ -7,6 +7,7 @@ use async_graphql::{
 };
 use chrono::{DateTime, Utc};
 
+use crate::auth::api_keys::Scope;
 use crate::error::GqlResult;
 use crate::graphql::ContextExt;
 use crate::graphql::guards::RoleGuard;
@@ -19,11 +20,12 @@ use entity::{Role, contact};
 pub struct Contact {
     pub id: ID,
     pub name: String,
-    /// Personal data: MEMBER or higher.
-    #[graphql(guard = "RoleGuard::new(Role::Member)")]
+    /// Personal data: MEMBER or higher, or an API key with `contacts:read_pii`.
+    #[graphql(guard = "RoleGuard::new(Role::Member).or_scope(Scope::ContactsReadPii)")]
     pub email: Option<String>,
-    /// Personal data: MEMBER or higher. Normalised to `+` and digits.
-    #[graphql(guard = "RoleGuard::new(Role::Member)")]
+    /// Personal data: MEMBER or higher, or an API key with `contacts:read_pii`.
+    /// Normalised to `+` and digits.
+    #[graphql(guard = "RoleGuard::new(Role::Member).or_scope(Scope::ContactsReadPii)")]
     pub phone: Option<String>,
     /// The member responsible for this contact.
     pub owner_id: Option<ID>,
@@ -37,7 +39,8 @@ pub struct Contact {
 
 #[ComplexObject]
 impl Contact {
-    /// Private notes: only the contact's owner and MANAGER or higher read them.
+    /// Private notes: only the contact's owner and MANAGER or higher read them (never
+    /// API keys).
     async fn notes(&self, ctx: &Context<'_>) -> GqlResult<Option<String>> {
         service::may_read_notes(ctx.request()?.tenant()?, self.owner)?;
         Ok(self.private_notes.clone())
@@ -121,8 +124,9 @@ pub struct ContactQuery;
 #[Object]
 impl ContactQuery {
     /// The organization's contacts, a page at a time (`first` 1–100, default 20).
+    /// API keys need `contacts:read`.
     #[graphql(
-        guard = "RoleGuard::new(Role::Viewer)",
+        guard = "RoleGuard::new(Role::Viewer).or_scope(Scope::ContactsRead)",
         complexity = "crate::graphql::pagination::page_complexity(first, child_complexity)"
     )]
     async fn contacts(
@@ -134,7 +138,7 @@ impl ContactQuery {
         order_by: Option<ContactOrder>,
     ) -> GqlResult<Page<Contact>> {
         Ok(service::list(
-            ctx.request()?.tenant()?,
+            ctx.request()?.tenant_for(Scope::ContactsRead)?,
             first,
             after,
             filter.unwrap_or_default(),
@@ -143,11 +147,14 @@ impl ContactQuery {
         .await?)
     }
 
-    /// One contact; `NOT_FOUND` when this organization has none with this id.
-    #[graphql(guard = "RoleGuard::new(Role::Viewer)")]
+    /// One contact; `NOT_FOUND` when this organization has none with this id. API keys
+    /// need `contacts:read`.
+    #[graphql(guard = "RoleGuard::new(Role::Viewer).or_scope(Scope::ContactsRead)")]
     async fn contact(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<Contact>> {
         Ok(Some(
-            service::get(ctx.request()?.tenant()?, &id).await?.into(),
+            service::get(ctx.request()?.tenant_for(Scope::ContactsRead)?, &id)
+                .await?
+                .into(),
         ))
     }
 }
@@ -157,36 +164,42 @@ pub struct ContactMutation;
 
 #[Object]
 impl ContactMutation {
-    /// Adds a contact. MEMBER or higher.
-    #[graphql(guard = "RoleGuard::new(Role::Member)")]
+    /// Adds a contact. MEMBER or higher, or an API key with `contacts:write` (its
+    /// contacts have no owner).
+    #[graphql(guard = "RoleGuard::new(Role::Member).or_scope(Scope::ContactsWrite)")]
     async fn create_contact(
         &self,
         ctx: &Context<'_>,
         input: CreateContactInput,
     ) -> GqlResult<Contact> {
-        Ok(service::create(ctx.request()?.tenant()?, input)
-            .await?
-            .into())
+        Ok(
+            service::create(ctx.request()?.tenant_for(Scope::ContactsWrite)?, input)
+                .await?
+                .into(),
+        )
     }
 
-    /// Changes a contact. MEMBER for contacts they own, MANAGER or higher for any.
-    #[graphql(guard = "RoleGuard::new(Role::Member)")]
+    /// Changes a contact. MEMBER for contacts they own, MANAGER or higher for any; an
+    /// API key with `contacts:write` any.
+    #[graphql(guard = "RoleGuard::new(Role::Member).or_scope(Scope::ContactsWrite)")]
     async fn update_contact(
         &self,
         ctx: &Context<'_>,
         id: ID,
         input: UpdateContactInput,
     ) -> GqlResult<Contact> {
-        Ok(service::update(ctx.request()?.tenant()?, &id, input)
-            .await?
-            .into())
+        Ok(
+            service::update(ctx.request()?.tenant_for(Scope::ContactsWrite)?, &id, input)
+                .await?
+                .into(),
+        )
     }
 
     /// Deletes a contact and answers its id. MEMBER for contacts they own, MANAGER or
-    /// higher for any.
-    #[graphql(guard = "RoleGuard::new(Role::Member)")]
+    /// higher for any; an API key with `contacts:write` any.
+    #[graphql(guard = "RoleGuard::new(Role::Member).or_scope(Scope::ContactsWrite)")]
     async fn delete_contact(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ID> {
-        service::delete(ctx.request()?.tenant()?, &id).await?;
+        service::delete(ctx.request()?.tenant_for(Scope::ContactsWrite)?, &id).await?;
         Ok(id)
     }
 }

@@ -14,7 +14,7 @@ use super::{
 use crate::error::{AppError, AppResult};
 use crate::graphql::pagination::{CursorKey, Page, page, page_request};
 use crate::input::{Email, Name, Phone, parse_id};
-use crate::tenant::{TenantDb, WriteError};
+use crate::tenant::{Actor, TenantDb, WriteError};
 use entity::{Role, contact, membership};
 
 const EMAIL_TAKEN: &str = "another contact has this email";
@@ -154,12 +154,27 @@ async fn owner(db: &TenantDb, field: &str, id: &ID) -> AppResult<Uuid> {
 
 /// Private notes are for the contact's owner and MANAGER or higher.
 pub fn may_read_notes(db: &TenantDb, owner: Option<Uuid>) -> AppResult<()> {
-    if db.role().at_least(Role::Manager) || owner == Some(db.user_id()) {
+    let Actor::Member(member) = db.actor() else {
+        return Err(AppError::forbidden(
+            "private notes are for people: API keys cannot read them",
+        ));
+    };
+    if member.role.at_least(Role::Manager) || owner == Some(member.user_id) {
         Ok(())
     } else {
         Err(AppError::forbidden(
             "only the contact's owner and MANAGER or higher may read its notes",
         ))
+    }
+}
+
+/// Private notes are written by people only.
+fn may_write_notes(db: &TenantDb) -> AppResult<()> {
+    match db.actor() {
+        Actor::Member(_) => Ok(()),
+        Actor::ApiKey { .. } => Err(AppError::forbidden(
+            "private notes are for people: API keys cannot write them",
+        )),
     }
 }
 
@@ -175,8 +190,16 @@ fn notes(raw: Option<String>) -> AppResult<Option<String>> {
     }
 }
 
+/// Members change the contacts they own, MANAGER or higher any; an API key with
+/// `contacts:write` (checked by the field) any.
 fn may_change(db: &TenantDb, contact: &contact::Model) -> AppResult<()> {
-    if db.role().at_least(Role::Manager) || contact.owner_id == Some(db.user_id()) {
+    let allowed = match db.actor() {
+        Actor::Member(member) => {
+            member.role.at_least(Role::Manager) || contact.owner_id == Some(member.user_id)
+        }
+        Actor::ApiKey { .. } => true,
+    };
+    if allowed {
         Ok(())
     } else {
         Err(AppError::forbidden(
@@ -186,8 +209,12 @@ fn may_change(db: &TenantDb, contact: &contact::Model) -> AppResult<()> {
 }
 
 fn may_reassign(db: &TenantDb) -> AppResult<()> {
-    if db.role().at_least(Role::Manager) {
+    if db.role().is_some_and(|role| role.at_least(Role::Manager)) {
         Ok(())
+    } else if db.role().is_none() {
+        Err(AppError::forbidden(
+            "API keys cannot assign contacts to members: leave ownerId out",
+        ))
     } else {
         Err(AppError::forbidden(
             "only MANAGER or higher may give a contact to another owner",
@@ -207,12 +234,21 @@ pub async fn create(db: &TenantDb, input: CreateContactInput) -> AppResult<conta
         .filter(|p| !p.trim().is_empty())
         .map(|p| Phone::parse("phone", &p).map(Phone::into_inner))
         .transpose()?;
+    // A member owns what they create; a key's contacts have no owner.
     let owner_id = match &input.owner_id {
-        Some(id) => owner(db, "ownerId", id).await?,
+        Some(id) => {
+            if db.user_id().is_none() {
+                may_reassign(db)?;
+            }
+            Some(owner(db, "ownerId", id).await?)
+        }
         None => db.user_id(),
     };
     if owner_id != db.user_id() {
         may_reassign(db)?;
+    }
+    if input.notes.is_some() {
+        may_write_notes(db)?;
     }
     let now = Utc::now();
     db.insert(contact::ActiveModel {
@@ -221,7 +257,7 @@ pub async fn create(db: &TenantDb, input: CreateContactInput) -> AppResult<conta
         name: Set(name.into_inner()),
         email: Set(email),
         phone: Set(phone),
-        owner_id: Set(Some(owner_id)),
+        owner_id: Set(owner_id),
         notes: Set(notes(input.notes)?),
         created_at: Set(now),
         updated_at: Set(now),
@@ -264,12 +300,18 @@ pub async fn update(
             row.owner_id = Set(None);
         }
         MaybeUndefined::Value(owner_id) => {
+            if db.user_id().is_none() {
+                may_reassign(db)?;
+            }
             let owner_id = owner(db, "ownerId", &owner_id).await?;
-            if owner_id != db.user_id() {
+            if Some(owner_id) != db.user_id() {
                 may_reassign(db)?;
             }
             row.owner_id = Set(Some(owner_id));
         }
+    }
+    if !input.notes.is_undefined() {
+        may_write_notes(db)?;
     }
     match input.notes {
         MaybeUndefined::Undefined => {}

@@ -59,6 +59,8 @@ struct Outcome {
     /// Not a well-formed GraphQL-over-HTTP request (a parameter of the wrong type): 400
     /// whatever the media type.
     malformed: bool,
+    /// Refused by an API key's rate limit: 429 whatever the media type.
+    rate_limited: bool,
 }
 
 fn response_type(headers: &HeaderMap) -> Option<ResponseType> {
@@ -262,7 +264,25 @@ async fn run(
     batched: bool,
     response_type: ResponseType,
 ) -> Response {
-    let principal = auth::authenticate(headers, &state.tokens, state.system_secret.as_ref()).await;
+    let request_id = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let principal = match auth::authenticate(
+        headers,
+        &state.tokens,
+        state.system_secret.as_ref(),
+        &state.api_keys,
+    )
+    .await
+    {
+        Ok(principal) => principal,
+        Err(error) => {
+            let outcome = failure(error, &request_id);
+            return reply(StatusCode::INTERNAL_SERVER_ERROR, JSON, outcome.body);
+        }
+    };
     let choice = match headers.get(ORGANIZATION_HEADER) {
         None => OrganizationChoice::Default,
         Some(value) => value
@@ -278,14 +298,18 @@ async fn run(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
     };
-    let request_id = headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
 
     let mut outcomes = Vec::with_capacity(operations.len());
     for operation in operations {
+        if let Principal::ApiKey(key) = &principal
+            && let Err(error) = state.api_keys.admit(key)
+        {
+            outcomes.push(Outcome {
+                rate_limited: true,
+                ..failure(error, &request_id)
+            });
+            continue;
+        }
         let outcome = execute(
             state,
             operation,
@@ -314,12 +338,19 @@ async fn run(
         ResponseType::Json => JSON,
     };
     if batched {
+        let retry_after = outcomes.iter().filter_map(|o| retry_after(&o.body)).max();
         let bodies = outcomes.into_iter().map(|o| o.body).collect();
-        return reply(
+        let mut response = reply(
             StatusCode::OK,
             content_type,
             serde_json::Value::Array(bodies),
         );
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        return response;
     }
     let Some(outcome) = outcomes.pop() else {
         return request_failure(
@@ -327,7 +358,9 @@ async fn run(
             &AppError::bad_input("body", "no operation"),
         );
     };
-    let status = if outcome.malformed
+    let status = if outcome.rate_limited {
+        StatusCode::TOO_MANY_REQUESTS
+    } else if outcome.malformed
         || (response_type == ResponseType::GraphqlResponse && outcome.request_error)
     {
         StatusCode::BAD_REQUEST
@@ -344,13 +377,29 @@ async fn run(
     response
 }
 
-fn request_error(error: AppError) -> Outcome {
-    Outcome {
-        body: error_body(&error),
-        request_error: true,
-        method_not_allowed: false,
-        malformed: false,
+impl Outcome {
+    fn new(body: serde_json::Value, request_error: bool) -> Self {
+        Outcome {
+            body,
+            request_error,
+            method_not_allowed: false,
+            malformed: false,
+            rate_limited: false,
+        }
     }
+}
+
+fn request_error(error: AppError) -> Outcome {
+    Outcome::new(error_body(&error), true)
+}
+
+/// A request that failed before execution with an error that carries extensions
+/// (`retryAfter`) or must be masked (`INTERNAL`, logged with the request id).
+fn failure(error: AppError, request_id: &str) -> Outcome {
+    let error = async_graphql::Error::from(error);
+    let mut server_error = error.into_server_error(Default::default());
+    crate::error::annotate(&mut server_error, request_id);
+    Outcome::new(json!({ "errors": [server_error] }), true)
 }
 
 fn malformed(error: AppError) -> Outcome {
@@ -402,8 +451,17 @@ async fn execute(
             Ok(selected) => selected,
             Err(error) => return request_error(error),
         };
-        if let Err(error) = limits::check_operation(document, selected, &state.limits) {
-            return request_error(error);
+        let shape = match limits::check_operation(document, selected, &state.limits) {
+            Ok(shape) => shape,
+            Err(error) => return request_error(error),
+        };
+        if shape.introspects
+            && matches!(principal, Principal::ApiKey(_))
+            && !state.api_key_introspection
+        {
+            return request_error(AppError::forbidden(
+                "introspection is off for API keys: read the published schema instead",
+            ));
         }
         let kind = if limits::is_mutation(selected) {
             OperationKind::Mutation
@@ -417,27 +475,15 @@ async fn execute(
     };
     if kind == OperationKind::Mutation && method == Method::Get {
         return Outcome {
-            body: serde_json::Value::Null,
-            request_error: true,
             method_not_allowed: true,
-            malformed: false,
+            ..Outcome::new(serde_json::Value::Null, true)
         };
     }
 
     let context = match RequestContext::establish(&state.db, kind, principal, choice, client).await
     {
         Ok(context) => context,
-        Err(error) => {
-            let error = async_graphql::Error::from(error);
-            let mut server_error = error.into_server_error(Default::default());
-            crate::error::annotate(&mut server_error, request_id);
-            return Outcome {
-                body: json!({ "errors": [server_error] }),
-                request_error: true,
-                method_not_allowed: false,
-                malformed: false,
-            };
-        }
+        Err(error) => return failure(error, request_id),
     };
     // The request's copy is dropped with the request, so the context (and with it the
     // transaction) has a single owner again when execution ends.
@@ -476,12 +522,7 @@ async fn execute(
     if failed_before_execution && let Some(object) = body.as_object_mut() {
         object.remove("data");
     }
-    Outcome {
-        body,
-        request_error: failed_before_execution,
-        method_not_allowed: false,
-        malformed: false,
-    }
+    Outcome::new(body, failed_before_execution)
 }
 
 /// The root fields an operation selects directly: response key (alias or name), and

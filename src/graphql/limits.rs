@@ -104,6 +104,13 @@ struct Walk<'a> {
     directives: usize,
     visits: usize,
     fragment_path: Vec<&'a str>,
+    introspects: bool,
+}
+
+/// What the walk learned about an operation that passed the limits.
+pub struct OperationShape {
+    /// It selects `__schema` or `__type` somewhere (`__typename` does not count).
+    pub introspects: bool,
 }
 
 /// Checks the operation that will run against the limits.
@@ -111,7 +118,7 @@ pub fn check_operation(
     document: &ExecutableDocument,
     operation: &OperationDefinition,
     limits: &QueryLimits,
-) -> Result<(), AppError> {
+) -> Result<OperationShape, AppError> {
     let mut walk = Walk {
         document,
         limits,
@@ -119,6 +126,7 @@ pub fn check_operation(
         directives: operation.directives.len(),
         visits: 0,
         fragment_path: Vec::new(),
+        introspects: false,
     };
     walk.selection_set(&operation.selection_set.node, 0, None)?;
     if walk.aliases > limits.max_aliases {
@@ -133,7 +141,9 @@ pub fn check_operation(
             walk.directives, limits.max_directives
         )));
     }
-    Ok(())
+    Ok(OperationShape {
+        introspects: walk.introspects,
+    })
 }
 
 /// Where a selection sits inside introspection: how many type-expanding fields are on
@@ -179,6 +189,7 @@ impl<'a> Walk<'a> {
                             Some(inside)
                         }
                         None if name == "__schema" || name == "__type" => {
+                            self.introspects = true;
                             Some(Introspection { expansions: 0 })
                         }
                         None => None,
@@ -257,7 +268,7 @@ mod tests {
         let document = async_graphql::parser::parse_query(query)
             .map_err(|e| AppError::bad_input("query", e.to_string()))?;
         let operation = select_operation(&document, None)?;
-        check_operation(&document, operation, &limits)
+        check_operation(&document, operation, &limits).map(|_| ())
     }
 
     fn nested(depth: usize) -> String {

@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use async_graphql::{Context, EmptySubscription, Enum, MergedObject, Schema};
 
+use crate::api_keys::{ApiKeyMutation, ApiKeyQuery};
 use crate::audit::AuditQuery;
+use crate::auth::api_keys::ApiKeys;
 use crate::auth::password::PasswordHasherPool;
 use crate::auth::throttle::Throttle;
 use crate::auth::tokens::TokenService;
@@ -36,6 +38,7 @@ pub struct QueryRoot(
     OrganizationQuery,
     MemberQuery,
     InvitationQuery,
+    ApiKeyQuery,
     ContactQuery,
     AuditQuery,
 );
@@ -49,6 +52,7 @@ pub struct MutationRoot(
     OrganizationMutation,
     MemberMutation,
     InvitationMutation,
+    ApiKeyMutation,
     ContactMutation,
     SystemMutation,
 );
@@ -66,6 +70,9 @@ pub struct Services {
     /// Base of the links in emails (the admin app).
     pub app_url: String,
     pub default_seat_limit: i32,
+    pub api_keys: Arc<ApiKeys>,
+    /// How long a rotated key's previous secret keeps working by default.
+    pub rotation_grace: Duration,
 }
 
 impl Services {

@@ -9,7 +9,7 @@ use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use crate::error::GqlResult;
-use crate::graphql::guards::RoleGuard;
+use crate::graphql::guards::{PeopleOnly, RoleGuard};
 use crate::graphql::pagination::Page;
 use crate::graphql::{ContextExt, Role as RoleValue};
 use crate::sessions::AuthPayload;
@@ -132,6 +132,7 @@ impl InvitationMutation {
     /// Accepts an invitation. Signed in: the invitation must be for your email. Not signed
     /// in: give `name` and `password` to create your account (if an account with the
     /// invited email exists, sign in first). Answers a session in the organization.
+    #[graphql(guard = "PeopleOnly")]
     async fn accept_invitation(
         &self,
         ctx: &Context<'_>,

@@ -114,7 +114,7 @@ async fn send(
     let organization = db.organization().await?;
     let inviter = request
         .global()
-        .find_user(db.user_id())
+        .find_user(db.member()?.user_id)
         .await?
         .map(|user| user.name)
         .unwrap_or_else(|| "A member".to_owned());
@@ -147,7 +147,7 @@ pub async fn invite(
     let db = request.tenant()?;
     let email = Email::parse("email", &input.email)?;
     let role = Role::from(input.role);
-    may_grant(db.role(), role)?;
+    may_grant(db.member()?.role, role)?;
     if db.member_by_email(email.as_str()).await?.is_some() {
         return Err(AppError::conflict(
             "email",
@@ -184,7 +184,7 @@ pub async fn invite(
             email: Set(email.into_inner()),
             role: Set(role),
             token_hash: Set(hash),
-            invited_by: Set(Some(db.user_id())),
+            invited_by: Set(db.user_id()),
             created_at: Set(now),
             expires_at: Set(now + Duration::days(LIFETIME_DAYS)),
             accepted_at: Set(None),

@@ -76,7 +76,7 @@ pub async fn list(
 
 /// A member's email is for ADMIN or higher and for the member themself.
 pub fn may_read_email(db: &TenantDb, member: Uuid) -> AppResult<()> {
-    if db.role().at_least(Role::Admin) || db.user_id() == member {
+    if db.role().is_some_and(|role| role.at_least(Role::Admin)) || db.user_id() == Some(member) {
         Ok(())
     } else {
         Err(AppError::forbidden(
@@ -150,8 +150,9 @@ pub async fn update_role(db: &TenantDb, user_id: &ID, role: Role) -> AppResult<M
     let target = db
         .get::<membership::Entity>(parse_id("userId", user_id)?)
         .await?;
-    may_act_on(db.role(), target.role)?;
-    may_grant(db.role(), role)?;
+    let me = db.member()?;
+    may_act_on(me.role, target.role)?;
+    may_grant(me.role, role)?;
     if target.role == role {
         return member(db, target.user_id).await;
     }
@@ -177,7 +178,7 @@ pub async fn remove(db: &TenantDb, user_id: &ID) -> AppResult<()> {
     let target = db
         .get::<membership::Entity>(parse_id("userId", user_id)?)
         .await?;
-    may_act_on(db.role(), target.role)?;
+    may_act_on(db.member()?.role, target.role)?;
     ensure_not_last_owner(db, &target, "be removed").await?;
     db.remove_member(target.user_id, false).await?;
     db.audit(
@@ -190,7 +191,7 @@ pub async fn remove(db: &TenantDb, user_id: &ID) -> AppResult<()> {
 }
 
 pub async fn leave(db: &TenantDb) -> AppResult<()> {
-    let me = db.get::<membership::Entity>(db.user_id()).await?;
+    let me = db.get::<membership::Entity>(db.member()?.user_id).await?;
     ensure_not_last_owner(db, &me, "leave").await?;
     db.remove_member(me.user_id, true).await?;
     db.audit(
@@ -206,7 +207,8 @@ pub async fn transfer_ownership(db: &TenantDb, user_id: &ID) -> AppResult<Member
     let target = db
         .get::<membership::Entity>(parse_id("userId", user_id)?)
         .await?;
-    if target.user_id == db.user_id() {
+    let acting = db.member()?.user_id;
+    if target.user_id == acting {
         return Err(AppError::invalid("userId", "must be another member"));
     }
     let now = Utc::now();
@@ -215,7 +217,7 @@ pub async fn transfer_ownership(db: &TenantDb, user_id: &ID) -> AppResult<Member
     row.role = Set(Role::Owner);
     row.updated_at = Set(now);
     let new_owner = db.update(row).await?;
-    let me = db.get::<membership::Entity>(db.user_id()).await?;
+    let me = db.get::<membership::Entity>(acting).await?;
     let mut row: membership::ActiveModel = me.into();
     row.role = Set(Role::Admin);
     row.updated_at = Set(now);
@@ -225,7 +227,7 @@ pub async fn transfer_ownership(db: &TenantDb, user_id: &ID) -> AppResult<Member
         "member",
         Some(new_owner.user_id.to_string()),
         json!({
-            "before": { "owner": db.user_id(), "newOwnerRole": previous_role },
+            "before": { "owner": acting, "newOwnerRole": previous_role },
             "after": { "owner": new_owner.user_id, "previousOwnerRole": Role::Admin },
         }),
     )

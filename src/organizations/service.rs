@@ -59,7 +59,7 @@ pub async fn update(
     input: UpdateOrganizationInput,
 ) -> AppResult<organization::Model> {
     let billing = input.plan.is_some() || input.seat_limit.is_some() || input.status.is_some();
-    if billing && db.role() != Role::Owner {
+    if billing && db.member()?.role != Role::Owner {
         return Err(AppError::forbidden(
             "only an OWNER may change the plan, seat limit or status",
         ));
@@ -138,6 +138,6 @@ pub async fn delete(db: &TenantDb, confirm_slug: &str) -> AppResult<ID> {
         ));
     }
     db.delete_organization().await?;
-    tracing::info!(organization_id = %organization.id, user_id = %db.user_id(), "organization deleted");
+    tracing::info!(organization_id = %organization.id, user_id = ?db.user_id(), "organization deleted");
     Ok(ID(organization.id.to_string()))
 }

@@ -8,6 +8,7 @@ use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use crate::error::GqlResult;
+use crate::graphql::guards::PeopleOnly;
 use crate::graphql::pagination::Page;
 use crate::graphql::{ContextExt, Role};
 use crate::organizations::Organization;
@@ -137,17 +138,20 @@ pub struct SessionMutation;
 #[Object]
 impl SessionMutation {
     /// Creates an account and its first organization, and signs in.
+    #[graphql(guard = "PeopleOnly")]
     async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> GqlResult<AuthPayload> {
         Ok(service::sign_up(ctx.request()?, ctx.services()?, input).await?)
     }
 
     /// Signs in with email and password.
+    #[graphql(guard = "PeopleOnly")]
     async fn log_in(&self, ctx: &Context<'_>, input: LogInInput) -> GqlResult<AuthPayload> {
         Ok(service::log_in(ctx.request()?, ctx.services()?, input).await?)
     }
 
     /// Exchanges a refresh token for new tokens. A refresh token that was already used
     /// ends its whole session (it was probably stolen).
+    #[graphql(guard = "PeopleOnly")]
     async fn refresh_session(
         &self,
         ctx: &Context<'_>,
@@ -158,6 +162,7 @@ impl SessionMutation {
 
     /// Ends a session: the one of `refreshToken` if given, else the current one. Its
     /// access tokens stop working at once.
+    #[graphql(guard = "PeopleOnly")]
     async fn log_out(&self, ctx: &Context<'_>, refresh_token: Option<String>) -> GqlResult<bool> {
         Ok(service::log_out(ctx.request()?, refresh_token.as_deref()).await?)
     }
@@ -185,6 +190,7 @@ impl SessionMutation {
 
     /// Emails a password reset link (valid 30 minutes, once) if an account has this
     /// email. Always answers true, whether or not one does.
+    #[graphql(guard = "PeopleOnly")]
     async fn request_password_reset(&self, ctx: &Context<'_>, email: String) -> GqlResult<bool> {
         service::request_password_reset(ctx.request()?, ctx.services()?, &email)?;
         Ok(true)
@@ -192,6 +198,7 @@ impl SessionMutation {
 
     /// Sets a new password with a reset token; every session of the account ends, so
     /// sign in again afterwards.
+    #[graphql(guard = "PeopleOnly")]
     async fn reset_password(
         &self,
         ctx: &Context<'_>,

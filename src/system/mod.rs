@@ -142,7 +142,7 @@ impl Guard for SystemGuard {
     async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
         match ctx.request()?.principal() {
             Principal::System => Ok(()),
-            Principal::User(_) => Err(AppError::forbidden(
+            Principal::User(_) | Principal::ApiKey(_) => Err(AppError::forbidden(
                 "system jobs are for the operators' scheduler (Authorization: Bearer <CRON_SECRET>)",
             )
             .into()),

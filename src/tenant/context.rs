@@ -8,7 +8,8 @@ use uuid::Uuid;
 use super::Database;
 use super::database::WriterTurn;
 use super::global::GlobalDb;
-use super::scoped::TenantDb;
+use super::scoped::{API_KEYS_REFUSED, Actor, Member, TenantDb};
+use crate::auth::api_keys::{KeyPrincipal, Scope};
 use crate::auth::{Principal, UserPrincipal};
 use crate::error::AppError;
 use entity::{OrganizationStatus, Role};
@@ -46,6 +47,8 @@ enum NoTenant {
     NotMember,
     MalformedHeader,
     System,
+    /// An API key's request named an organization other than the key's.
+    OtherOrganization,
 }
 
 impl From<&NoTenant> for AppError {
@@ -59,12 +62,18 @@ impl From<&NoTenant> for AppError {
             NoTenant::System => AppError::forbidden(
                 "the system principal belongs to no organization: it may only run system jobs",
             ),
+            NoTenant::OtherOrganization => AppError::forbidden(
+                "an API key acts only for its own organization: drop the X-Organization-Id header",
+            ),
             NoTenant::MalformedHeader => {
                 AppError::invalid("X-Organization-Id", "is not a valid organization id")
             }
         }
     }
 }
+
+/// Work to do once the request's transaction has committed (and only then).
+pub type AfterCommit = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 /// Everything a resolver may know about its request.
 pub struct RequestContext {
@@ -74,6 +83,7 @@ pub struct RequestContext {
     global: GlobalDb,
     tx: Arc<DatabaseTransaction>,
     turn: WriterTurn,
+    after_commit: std::sync::Mutex<Vec<AfterCommit>>,
 }
 
 impl RequestContext {
@@ -102,10 +112,12 @@ impl RequestContext {
         let live = match (&principal, postgres) {
             (Principal::User(user), true) => prepare_postgres(&tx, Some(user), read_only).await?,
             (Principal::User(user), false) => GlobalDb::session_is_live(&tx, user).await?,
+            // Bound together with the organization, below.
+            (Principal::ApiKey(_), true) => true,
             (Principal::Anonymous { .. } | Principal::System, true) => {
                 prepare_postgres(&tx, None, read_only).await?
             }
-            (Principal::Anonymous { .. } | Principal::System, false) => true,
+            (Principal::Anonymous { .. } | Principal::System | Principal::ApiKey(_), false) => true,
         };
         if !live {
             if postgres {
@@ -122,13 +134,39 @@ impl RequestContext {
                     TenantDb::new(
                         tx.clone(),
                         organization_id,
-                        role,
+                        Actor::Member(Member {
+                            user_id: user.user_id,
+                            role,
+                        }),
                         status,
-                        user.user_id,
                         client.ip.clone(),
                     )
                 },
             ),
+            Principal::ApiKey(key) => match bind_key(&tx, postgres, key, &choice, read_only).await?
+            {
+                Ok(status) => Ok(TenantDb::new(
+                    tx.clone(),
+                    key.organization_id,
+                    Actor::ApiKey {
+                        key_id: key.key_id,
+                        scopes: key.scopes,
+                    },
+                    status,
+                    client.ip.clone(),
+                )),
+                Err(refusal) => {
+                    if postgres {
+                        prepare_postgres(&tx, None, read_only).await?;
+                    }
+                    if matches!(refusal, NoTenant::Unauthenticated(_)) {
+                        principal = Principal::Anonymous {
+                            rejected: Some(crate::auth::api_keys::REFUSED.into()),
+                        };
+                    }
+                    Err(refusal)
+                }
+            },
             Principal::System => Err(NoTenant::System),
             Principal::Anonymous { rejected } => Err(NoTenant::Unauthenticated(
                 rejected
@@ -145,6 +183,7 @@ impl RequestContext {
             global,
             tx,
             turn,
+            after_commit: Default::default(),
         })
     }
 
@@ -161,10 +200,36 @@ impl RequestContext {
         self.principal.require_user()
     }
 
-    /// The tenant handle of the request's organization, or why there is none
-    /// (`UNAUTHENTICATED`, `FORBIDDEN`, `BAD_USER_INPUT` for a malformed header).
+    /// The tenant handle of the request's organization for its members, or why there
+    /// is none (`UNAUTHENTICATED`, `FORBIDDEN`, `BAD_USER_INPUT` for a malformed header).
+    /// API keys are refused: a field that keys may use asks for
+    /// [`RequestContext::tenant_for`] with the scope it needs, so a new field is closed
+    /// to keys until it says otherwise.
     pub fn tenant(&self) -> Result<&TenantDb, AppError> {
-        self.tenant.as_ref().map_err(AppError::from)
+        let tenant = self.tenant.as_ref().map_err(AppError::from)?;
+        match tenant.actor() {
+            Actor::Member(_) => Ok(tenant),
+            Actor::ApiKey { .. } => Err(AppError::forbidden(API_KEYS_REFUSED)),
+        }
+    }
+
+    /// The tenant handle for a field open to members (by their role, checked by the
+    /// field's guard) and to API keys holding `scope`.
+    pub fn tenant_for(&self, scope: Scope) -> Result<&TenantDb, AppError> {
+        let tenant = self.tenant.as_ref().map_err(AppError::from)?;
+        match tenant.actor() {
+            Actor::Member(_) => Ok(tenant),
+            Actor::ApiKey { scopes, .. } if scopes.contains(scope) => Ok(tenant),
+            Actor::ApiKey { .. } => Err(missing_scope(scope)),
+        }
+    }
+
+    /// Runs `work` after the request's transaction commits; dropped if it rolls back.
+    pub fn after_commit(&self, work: AfterCommit) {
+        self.after_commit
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(work);
     }
 
     pub fn global(&self) -> &GlobalDb {
@@ -184,6 +249,7 @@ impl RequestContext {
             tenant,
             global,
             turn,
+            after_commit,
             ..
         } = self;
         drop(tenant);
@@ -202,6 +268,12 @@ impl RequestContext {
         drop(turn);
         if commit && ended.is_ok() {
             effects.committed();
+            let after_commit = after_commit
+                .into_inner()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for work in after_commit {
+                work.await;
+            }
         }
         let effects = effects.run().await;
         ended?;
@@ -250,6 +322,66 @@ async fn prepare_postgres(
     Ok(match row {
         Some(row) => row.try_get::<bool>("", "live")?,
         None => false,
+    })
+}
+
+/// `FORBIDDEN` naming the scope an API key lacks.
+pub fn missing_scope(scope: Scope) -> AppError {
+    AppError::forbidden(format!("this API key lacks the `{}` scope", scope.as_str()))
+}
+
+/// Binds an API key's request to the key's organization (an `X-Organization-Id` header
+/// naming another one is refused) and reads the organization's status; a key whose
+/// organization is gone is refused like any invalid key. On PostgreSQL this is the
+/// request's first and only set-up statement: role, no user, the organization, and
+/// read-only for queries, set only if the organization exists. When it answers an
+/// error the caller still has to prepare the transaction.
+async fn bind_key(
+    tx: &DatabaseTransaction,
+    postgres: bool,
+    key: &KeyPrincipal,
+    choice: &OrganizationChoice,
+    read_only: bool,
+) -> Result<Result<OrganizationStatus, NoTenant>, AppError> {
+    match choice {
+        OrganizationChoice::Default => {}
+        OrganizationChoice::Named(id) if *id == key.organization_id => {}
+        OrganizationChoice::Named(_) => return Ok(Err(NoTenant::OtherOrganization)),
+        OrganizationChoice::Malformed => return Ok(Err(NoTenant::MalformedHeader)),
+    }
+    let status = if postgres {
+        const BIND: &str = "SELECT o.status, set_config('role', 'tenantgate_app', true), \
+             set_config('app.user_id', '', true), \
+             set_config('app.organization_id', o.id::text, true) \
+             FROM organization o WHERE o.id = $1";
+        const BIND_READ_ONLY: &str = "SELECT o.status, set_config('role', 'tenantgate_app', true), \
+             set_config('app.user_id', '', true), \
+             set_config('app.organization_id', o.id::text, true), \
+             set_config('transaction_read_only', 'on', true) \
+             FROM organization o WHERE o.id = $1";
+        let row = tx
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                if read_only { BIND_READ_ONLY } else { BIND },
+                [key.organization_id.into()],
+            ))
+            .await?;
+        match row {
+            Some(row) => Some(parse_status(&row.try_get::<String>("", "status")?)?),
+            None => None,
+        }
+    } else {
+        use sea_orm::EntityTrait;
+        entity::organization::Entity::find_by_id(key.organization_id)
+            .one(tx)
+            .await?
+            .map(|organization| organization.status)
+    };
+    Ok(match status {
+        Some(status) => Ok(status),
+        None => Err(NoTenant::Unauthenticated(
+            crate::auth::api_keys::REFUSED.into(),
+        )),
     })
 }
 

@@ -22,6 +22,51 @@ pub struct Database {
     /// SQLite has one writer at a time. Writers queue here, in order, instead of polling
     /// SQLite's busy handler (which sleeps and lets latency spike under load).
     writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    statements: std::sync::Arc<StatementLog>,
+}
+
+/// Counts the SQL statements the gateway runs and, while someone watches, records them:
+/// how the tests prove that a warm API key costs no SQL.
+#[derive(Debug, Default)]
+pub struct StatementLog {
+    executed: std::sync::atomic::AtomicU64,
+    watching: std::sync::atomic::AtomicBool,
+    recorded: std::sync::Mutex<Vec<String>>,
+}
+
+impl StatementLog {
+    /// Statements run since the gateway started.
+    pub fn executed(&self) -> u64 {
+        self.executed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Starts recording the text of every statement (forgetting earlier recordings).
+    pub fn watch(&self) {
+        self.lock().clear();
+        self.watching
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Stops recording and hands over what was recorded.
+    pub fn take(&self) -> Vec<String> {
+        self.watching
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        std::mem::take(&mut *self.lock())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        self.recorded
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn saw(&self, sql: &str) {
+        self.executed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if self.watching.load(std::sync::atomic::Ordering::Relaxed) {
+            self.lock().push(sql.to_owned());
+        }
+    }
 }
 
 /// A place in the writer queue; SQLite writes happen while it is held.
@@ -41,13 +86,17 @@ pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<Database> {
                 .busy_timeout(Duration::from_secs(5))
                 .foreign_keys(true)
         });
-    let conn = sea_orm::Database::connect(options)
+    let mut conn = sea_orm::Database::connect(options)
         .await
         .with_context(|| "connecting to the database (check DATABASE_URL)")?;
+    let statements = std::sync::Arc::new(StatementLog::default());
+    let log = statements.clone();
+    conn.set_metric_callback(move |info| log.saw(&info.statement.sql));
     Ok(Database {
         conn,
         mail_signal: Default::default(),
         writer: Default::default(),
+        statements,
     })
 }
 
@@ -61,6 +110,11 @@ pub async fn migrate(db: &Database) -> anyhow::Result<()> {
 impl Database {
     pub fn is_postgres(&self) -> bool {
         self.conn.get_database_backend() == DbBackend::Postgres
+    }
+
+    /// The statement counter (see [`StatementLog`]).
+    pub fn statements(&self) -> std::sync::Arc<StatementLog> {
+        self.statements.clone()
     }
 
     /// Whether the database answers (for `/readyz`).

@@ -329,9 +329,8 @@ impl GlobalDb {
             db: TenantDb::new(
                 self.tx.clone(),
                 organization_id,
-                role,
+                super::Actor::Member(super::Member { user_id, role }),
                 organization.status,
-                user_id,
                 client_ip,
             ),
             previous,

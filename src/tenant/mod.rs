@@ -13,20 +13,26 @@
 //! A test (`tests/api/architecture.rs`) fails when code outside `tenant/` and `system/`
 //! imports the SeaORM traits that query entities directly.
 
+mod api_keys;
 mod context;
 mod database;
 mod global;
 mod outbox;
 mod scoped;
 
-pub use context::{ClientInfo, OperationKind, OrganizationChoice, RequestContext};
-pub use database::{Database, SystemTransaction, connect, migrate};
+pub use api_keys::{ApiKeyRecord, ApiKeyUse};
+pub use context::{
+    AfterCommit, ClientInfo, OperationKind, OrganizationChoice, RequestContext, missing_scope,
+};
+pub use database::{Database, StatementLog, SystemTransaction, connect, migrate};
 pub use global::{
     GlobalDb, IssuedSession, MembershipWithOrganization, OrganizationScope, RefreshOutcome,
     SealedMail, VerifiedInvitation,
 };
 pub use outbox::OutboxMail;
-pub use scoped::{OrganizationChanges, TenantDb, TenantEntity, WriteError};
+pub use scoped::{
+    API_KEYS_REFUSED, Actor, Member, OrganizationChanges, TenantDb, TenantEntity, WriteError,
+};
 
 /// A session as stored.
 pub type SessionRow = entity::session::Model;

@@ -10,9 +10,11 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use crate::auth::api_keys::Scopes;
 use crate::error::{AppError, AppResult};
 use entity::{
-    OrganizationStatus, Role, audit_log, contact, invitation, membership, organization, user,
+    OrganizationStatus, Role, api_key, audit_log, contact, invitation, membership, organization,
+    user,
 };
 
 /// A table whose rows belong to one organization: it names its `organization_id` column
@@ -42,6 +44,11 @@ tenant_entity!(contact, "contact", Id);
 tenant_entity!(membership, "member", UserId);
 tenant_entity!(invitation, "invitation", Id);
 tenant_entity!(audit_log, "audit entry", Id);
+tenant_entity!(api_key, "API key", Id);
+
+/// Why an API key is refused a field that has no scope for keys.
+pub const API_KEYS_REFUSED: &str =
+    "API keys cannot use this field: it is for the organization's members";
 
 /// Why a write failed, before a feature names the field a client should fix.
 #[derive(Debug, thiserror::Error)]
@@ -108,14 +115,29 @@ impl WriteError {
     }
 }
 
+/// Who acts through a [`TenantDb`].
+#[derive(Clone, Debug)]
+pub enum Actor {
+    /// A member of the organization, with their role.
+    Member(Member),
+    /// One of the organization's API keys, with its scopes.
+    ApiKey { key_id: Uuid, scopes: Scopes },
+}
+
+/// A member acting in their organization.
+#[derive(Clone, Copy, Debug)]
+pub struct Member {
+    pub user_id: Uuid,
+    pub role: Role,
+}
+
 /// One organization's rows, through the request's transaction.
 #[derive(Clone)]
 pub struct TenantDb {
     tx: Arc<DatabaseTransaction>,
     organization_id: Uuid,
-    role: Role,
+    actor: Actor,
     status: OrganizationStatus,
-    user_id: Uuid,
     client_ip: Option<String>,
 }
 
@@ -123,17 +145,15 @@ impl TenantDb {
     pub(super) fn new(
         tx: Arc<DatabaseTransaction>,
         organization_id: Uuid,
-        role: Role,
+        actor: Actor,
         status: OrganizationStatus,
-        user_id: Uuid,
         client_ip: Option<String>,
     ) -> Self {
         TenantDb {
             tx,
             organization_id,
-            role,
+            actor,
             status,
-            user_id,
             client_ip,
         }
     }
@@ -156,14 +176,42 @@ impl TenantDb {
         self.organization_id
     }
 
-    /// The caller's role in this organization.
-    pub fn role(&self) -> Role {
-        self.role
+    pub fn actor(&self) -> &Actor {
+        &self.actor
     }
 
-    /// The member making the request.
-    pub fn user_id(&self) -> Uuid {
-        self.user_id
+    /// The member making the request; `FORBIDDEN` for an API key (keys never manage
+    /// members, invitations, keys, sessions or the organization).
+    pub fn member(&self) -> AppResult<Member> {
+        match &self.actor {
+            Actor::Member(member) => Ok(*member),
+            Actor::ApiKey { .. } => Err(AppError::forbidden(API_KEYS_REFUSED)),
+        }
+    }
+
+    /// The caller's role, when the caller is a member.
+    pub fn role(&self) -> Option<Role> {
+        match &self.actor {
+            Actor::Member(member) => Some(member.role),
+            Actor::ApiKey { .. } => None,
+        }
+    }
+
+    /// The member making the request, if a member is.
+    pub fn user_id(&self) -> Option<Uuid> {
+        match &self.actor {
+            Actor::Member(member) => Some(member.user_id),
+            Actor::ApiKey { .. } => None,
+        }
+    }
+
+    pub(super) fn backend(&self) -> sea_orm::DbBackend {
+        use sea_orm::ConnectionTrait;
+        self.tx.get_database_backend()
+    }
+
+    pub(super) fn connection(&self) -> &DatabaseTransaction {
+        &self.tx
     }
 
     fn tx(&self) -> &DatabaseTransaction {
@@ -228,7 +276,31 @@ impl TenantDb {
 
     /// Updates a row of this organization; the row's primary key includes
     /// `organization_id`, which is pinned here, so no other organization's row can match.
-    pub async fn update<A>(
+    pub async fn update<A>(&self, row: A) -> Result<<A::Entity as EntityTrait>::Model, WriteError>
+    where
+        A: ActiveModelTrait + ActiveModelBehavior + Send,
+        A::Entity: TenantEntity,
+        <A::Entity as EntityTrait>::Model: IntoActiveModel<A>,
+    {
+        self.ensure_writable()?;
+        self.update_row(row).await
+    }
+
+    /// [`TenantDb::update`] for the changes that stay allowed while the organization is
+    /// read-only: revoking credentials.
+    pub async fn update_while_read_only<A>(
+        &self,
+        row: A,
+    ) -> Result<<A::Entity as EntityTrait>::Model, WriteError>
+    where
+        A: ActiveModelTrait + ActiveModelBehavior + Send,
+        A::Entity: TenantEntity,
+        <A::Entity as EntityTrait>::Model: IntoActiveModel<A>,
+    {
+        self.update_row(row).await
+    }
+
+    async fn update_row<A>(
         &self,
         mut row: A,
     ) -> Result<<A::Entity as EntityTrait>::Model, WriteError>
@@ -237,7 +309,6 @@ impl TenantDb {
         A::Entity: TenantEntity,
         <A::Entity as EntityTrait>::Model: IntoActiveModel<A>,
     {
-        self.ensure_writable()?;
         row.set(
             <A::Entity as TenantEntity>::organization_column(),
             self.organization_id.into(),
@@ -332,7 +403,11 @@ impl TenantDb {
         audit_log::ActiveModel {
             organization_id: Set(self.organization_id),
             id: Set(Uuid::now_v7()),
-            actor_id: Set(Some(self.user_id)),
+            actor_id: Set(self.user_id()),
+            api_key_id: Set(match &self.actor {
+                Actor::ApiKey { key_id, .. } => Some(*key_id),
+                Actor::Member(_) => None,
+            }),
             action: Set(action.to_owned()),
             target_type: Set(target_type.to_owned()),
             target_id: Set(target_id),

@@ -46,6 +46,8 @@ pub struct TestApp {
     pub backend: Backend,
     pub database_url: String,
     pub client: reqwest::Client,
+    /// The gateway's SQL statement counter.
+    pub statements: std::sync::Arc<tenantgate::tenant::StatementLog>,
     config: ServeConfig,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
@@ -166,6 +168,7 @@ impl TestApp {
             .await
             .expect("start the gateway");
         let address = app.address();
+        let statements = app.statements();
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             app.run_until(async {
@@ -179,6 +182,7 @@ impl TestApp {
             backend,
             database_url,
             client: reqwest::Client::new(),
+            statements,
             config,
             stop: Some(stop),
             server: Some(server),
@@ -200,6 +204,17 @@ impl TestApp {
             self.database_url.clone(),
             self.config.clone(),
             dir,
+        )
+        .await
+    }
+
+    /// Starts a second gateway on the same database and master key (another node).
+    pub async fn replica(&self) -> TestApp {
+        Self::start(
+            self.backend,
+            self.database_url.clone(),
+            self.config.clone(),
+            self._dir.clone(),
         )
         .await
     }
@@ -361,6 +376,39 @@ impl TestApp {
             .await
             .ok();
         token_of(data["inviteMember"]["invitationUrl"].as_str().expect("url"))
+    }
+
+    /// A GraphQL POST with an `x-api-key` header.
+    pub async fn as_key(&self, key: &str, query: &str, variables: Value) -> Reply {
+        let request = self
+            .client
+            .post(self.url("/graphql"))
+            .header("x-api-key", key)
+            .json(&json!({ "query": query, "variables": variables }));
+        self.send(request).await
+    }
+
+    /// Creates an API key in `admin`'s organization with these scopes (`"CONTACTS_READ"`,
+    /// …) and returns its id and secret.
+    pub async fn create_api_key(
+        &self,
+        admin: &Account,
+        name: &str,
+        scopes: &[&str],
+    ) -> (String, String) {
+        let data = self
+            .as_user(
+                admin,
+                "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { secret apiKey { id } } }",
+                json!({ "i": { "name": name, "scopes": scopes } }),
+            )
+            .await
+            .ok();
+        let payload = &data["createApiKey"];
+        (
+            payload["apiKey"]["id"].as_str().expect("key id").to_owned(),
+            payload["secret"].as_str().expect("secret").to_owned(),
+        )
     }
 
     /// Creates a contact as `account` and returns its id.

@@ -97,6 +97,7 @@ struct World {
     b_contact: String,
     b_invitation: String,
     b_session: String,
+    b_api_key: String,
     /// Strings that exist only in B's data.
     b_secrets: Vec<String>,
 }
@@ -126,6 +127,9 @@ async fn two_tenants(app: &TestApp) -> World {
         .as_str()
         .expect("invitation")
         .to_owned();
+    let (b_api_key, _) = app
+        .create_api_key(&b, "Bobco Partner Key", &["CONTACTS_READ"])
+        .await;
     let sessions = app
         .as_user(&b, "{ sessions { edges { node { id } } } }", json!({}))
         .await
@@ -138,7 +142,9 @@ async fn two_tenants(app: &TestApp) -> World {
         a,
         b_invitation,
         b_session,
+        b_api_key,
         b_secrets: vec![
+            "Bobco Partner Key".into(),
             "Bobco Secret Customer".into(),
             "secret.hire@bobco.example.com".into(),
             "secret.customer@bobco.example.com".into(),
@@ -204,6 +210,18 @@ async fn call(app: &TestApp, world: &World, place: &str, foreign: &str) -> Reply
             "mutation($id: ID!) { revokeSession(id: $id) }",
             json!({ "id": foreign }),
         ),
+        "Mutation.rotateApiKey(id)" => (
+            "mutation($id: ID!) { rotateApiKey(id: $id) { secret apiKey { name prefix } } }",
+            json!({ "id": foreign }),
+        ),
+        "Mutation.revokeApiKey(id)" => (
+            "mutation($id: ID!) { revokeApiKey(id: $id) { name prefix } }",
+            json!({ "id": foreign }),
+        ),
+        "Query.auditLog(filter.apiKeyId)" => (
+            "query($k: ID) { auditLog(filter: { apiKeyId: $k }) { totalCount edges { node { action summary } } } }",
+            json!({ "k": foreign }),
+        ),
         "Query.auditLog(filter.actorId)" => (
             "query($a: ID) { auditLog(filter: { actorId: $a }) { totalCount edges { node { action summary } } } }",
             json!({ "a": foreign }),
@@ -217,7 +235,9 @@ async fn call(app: &TestApp, world: &World, place: &str, foreign: &str) -> Reply
 
 /// Which of B's ids a place takes.
 fn foreign_id<'a>(world: &'a World, place: &str) -> &'a str {
-    if place.contains("ownerId") || place.contains("userId") || place.contains("actorId") {
+    if place.contains("ApiKey") || place.contains("apiKeyId") {
+        &world.b_api_key
+    } else if place.contains("ownerId") || place.contains("userId") || place.contains("actorId") {
         &world.b.user_id
     } else if place.contains("Invitation") {
         &world.b_invitation
@@ -272,6 +292,9 @@ on_both_databases! {
         assert_eq!(b_team["members"]["edges"][0]["node"]["role"], "OWNER");
         assert_eq!(b_team["invitations"]["totalCount"], 1);
         assert_eq!(b_team["sessions"]["totalCount"], 1);
+        let b_keys = app.as_user(&world.b, "{ apiKeys(status: ACTIVE) { totalCount edges { node { id rotatedAt } } } }", json!({})).await.ok();
+        assert_eq!(b_keys["apiKeys"]["totalCount"], 1);
+        assert_eq!(b_keys["apiKeys"]["edges"][0]["node"]["rotatedAt"], Value::Null);
         // And A gained nothing.
         let a_view = app.as_user(&world.a, "query($id: ID!) { contact(id: $id) { ownerId } contacts { totalCount } }", json!({ "id": world.a_contact })).await.ok();
         assert_eq!(a_view["contacts"]["totalCount"], 1);
