@@ -1,4 +1,5 @@
--- wrk script: POSTs the GraphQL body in $BODY with the bearer token in $TOKEN, and counts
+-- wrk script: POSTs the GraphQL body in $BODY with the bearer token in $TOKEN (or the
+-- API key in $API_KEY), and counts
 -- answers that are not a clean 200 (a 200 carrying "errors" is a failure too).
 -- `{n}` in the body becomes a unique number, for mutations that create rows.
 wrk.method = "POST"
@@ -6,6 +7,10 @@ wrk.headers["Content-Type"] = "application/json"
 local token = os.getenv("TOKEN")
 if token and token ~= "" then
   wrk.headers["Authorization"] = "Bearer " .. token
+end
+local api_key = os.getenv("API_KEY")
+if api_key and api_key ~= "" then
+  wrk.headers["x-api-key"] = api_key
 end
 local template = os.getenv("BODY")
 
