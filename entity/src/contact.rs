@@ -18,6 +18,10 @@ pub struct Model {
     pub owner_id: Option<Uuid>,
     /// Private notes: only the owner and MANAGER or higher read them.
     pub notes: Option<String>,
+    /// The contact's id in the partner's system; unique within the organization.
+    pub external_id: Option<String>,
+    /// Custom attributes: a JSON object, stored as text.
+    pub attributes: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

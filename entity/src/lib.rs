@@ -9,8 +9,11 @@
 pub mod api_key;
 pub mod audit_log;
 pub mod contact;
+pub mod contact_tag;
+pub mod conversation;
 pub mod invitation;
 pub mod membership;
+pub mod message;
 pub mod organization;
 pub mod outbox;
 pub mod password_reset;

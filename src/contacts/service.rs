@@ -259,6 +259,8 @@ pub async fn create(db: &TenantDb, input: CreateContactInput) -> AppResult<conta
         phone: Set(phone),
         owner_id: Set(owner_id),
         notes: Set(notes(input.notes)?),
+        external_id: Set(None),
+        attributes: Set("{}".to_owned()),
         created_at: Set(now),
         updated_at: Set(now),
     })

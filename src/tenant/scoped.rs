@@ -13,8 +13,8 @@ use uuid::Uuid;
 use crate::auth::api_keys::Scopes;
 use crate::error::{AppError, AppResult};
 use entity::{
-    OrganizationStatus, Role, api_key, audit_log, contact, invitation, membership, organization,
-    user,
+    OrganizationStatus, Role, api_key, audit_log, contact, contact_tag, conversation, invitation,
+    membership, message, organization, user,
 };
 
 /// A table whose rows belong to one organization: it names its `organization_id` column
@@ -45,6 +45,9 @@ tenant_entity!(membership, "member", UserId);
 tenant_entity!(invitation, "invitation", Id);
 tenant_entity!(audit_log, "audit entry", Id);
 tenant_entity!(api_key, "API key", Id);
+tenant_entity!(contact_tag, "contact", ContactId);
+tenant_entity!(conversation, "conversation", Id);
+tenant_entity!(message, "message", Id);
 
 /// Why an API key is refused a field that has no scope for keys.
 pub const API_KEYS_REFUSED: &str =
@@ -458,8 +461,8 @@ impl TenantDb {
             .await?)
     }
 
-    /// Removes a member: their contacts lose their owner (the key requires owners to be
-    /// members), then the membership goes. `leaving` members may go even while the
+    /// Removes a member: their contacts lose their owner and their conversations their
+    /// assignee (the keys require both to be members), then the membership goes. `leaving` members may go even while the
     /// organization is read-only.
     pub async fn remove_member(&self, user_id: Uuid, leaving: bool) -> Result<(), WriteError> {
         if !leaving {
@@ -469,6 +472,15 @@ impl TenantDb {
             .col_expr(contact::Column::OwnerId, Expr::value(Option::<Uuid>::None))
             .filter(contact::Column::OrganizationId.eq(self.organization_id))
             .filter(contact::Column::OwnerId.eq(user_id))
+            .exec(self.tx())
+            .await?;
+        conversation::Entity::update_many()
+            .col_expr(
+                conversation::Column::AssigneeId,
+                Expr::value(Option::<Uuid>::None),
+            )
+            .filter(conversation::Column::OrganizationId.eq(self.organization_id))
+            .filter(conversation::Column::AssigneeId.eq(user_id))
             .exec(self.tx())
             .await?;
         let result = membership::Entity::delete_many()
