@@ -12,6 +12,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod contacts;
+pub mod conversations;
 pub mod error;
 pub mod graphql;
 pub mod input;

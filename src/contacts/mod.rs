@@ -3,15 +3,19 @@
 mod service;
 
 use async_graphql::{
-    ComplexObject, Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject,
+    ComplexObject, Context, Enum, ID, InputObject, Json, MaybeUndefined, Object, SimpleObject,
 };
 use chrono::{DateTime, Utc};
 
 use crate::auth::api_keys::Scope;
+use crate::conversations::{Conversation, ConversationStatus};
 use crate::error::GqlResult;
 use crate::graphql::ContextExt;
 use crate::graphql::guards::RoleGuard;
-use crate::graphql::pagination::Page;
+use crate::graphql::loaders::{ConversationsOf, MemberId, NestedRows, TagsOf, load_error};
+use crate::graphql::pagination::{Page, nested_page, nested_request};
+use crate::members::Member;
+use crate::tenant::PerParent;
 use entity::{Role, contact};
 
 /// A person or company the organization deals with.
@@ -29,12 +33,18 @@ pub struct Contact {
     pub phone: Option<String>,
     /// The member responsible for this contact.
     pub owner_id: Option<ID>,
+    /// The contact's id in the partner's system, unique within the organization.
+    pub external_id: Option<String>,
+    /// Custom attributes (a JSON object).
+    pub attributes: Json<serde_json::Value>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     #[graphql(skip)]
     owner: Option<uuid::Uuid>,
     #[graphql(skip)]
     private_notes: Option<String>,
+    #[graphql(skip)]
+    key: uuid::Uuid,
 }
 
 #[ComplexObject]
@@ -44,6 +54,69 @@ impl Contact {
     async fn notes(&self, ctx: &Context<'_>) -> GqlResult<Option<String>> {
         service::may_read_notes(ctx.request()?.tenant()?, self.owner)?;
         Ok(self.private_notes.clone())
+    }
+
+    /// Its tags, sorted.
+    async fn tags(&self, ctx: &Context<'_>) -> GqlResult<Vec<String>> {
+        ctx.request()?.tenant_for(Scope::ContactsRead)?;
+        Ok(ctx
+            .loaders()?
+            .load_one(TagsOf(self.key))
+            .await
+            .map_err(load_error)?
+            .unwrap_or_default())
+    }
+
+    /// The member responsible for it (members only: API keys never see members).
+    async fn owner(&self, ctx: &Context<'_>) -> GqlResult<Option<Member>> {
+        ctx.request()?.tenant()?;
+        let Some(owner) = self.owner else {
+            return Ok(None);
+        };
+        Ok(ctx
+            .loaders()?
+            .load_one(MemberId(owner))
+            .await
+            .map_err(load_error)?
+            .map(Member::from))
+    }
+
+    /// Its conversations, most recently started first (`first` 1–100, default 20). API
+    /// keys need `conversations:read`.
+    #[graphql(complexity = "crate::graphql::pagination::page_complexity(first, child_complexity)")]
+    async fn conversations(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        status: Option<ConversationStatus>,
+    ) -> GqlResult<Page<Conversation>> {
+        ctx.request()?.tenant_for(Scope::ConversationsRead)?;
+        let request = nested_request(first, after, None, None)?;
+        let loaded = ctx
+            .loaders()?
+            .load_one(ConversationsOf {
+                contact: self.key,
+                page: PerParent {
+                    limit: request.limit,
+                    newest_first: true,
+                    past: request.past,
+                },
+                status: status.map(ConversationStatus::as_str),
+            })
+            .await
+            .map_err(load_error)?
+            .unwrap_or(NestedRows {
+                rows: Vec::new(),
+                total: 0,
+            });
+        Ok(nested_page(
+            loaded.rows,
+            &request,
+            loaded.total,
+            |row| row.id,
+            Conversation::from,
+        ))
     }
 }
 
@@ -59,6 +132,12 @@ impl From<contact::Model> for Contact {
             updated_at: model.updated_at,
             owner: model.owner_id,
             private_notes: model.notes,
+            external_id: model.external_id,
+            attributes: Json(
+                serde_json::from_str(&model.attributes)
+                    .unwrap_or_else(|_| serde_json::Value::Object(Default::default())),
+            ),
+            key: model.id,
         }
     }
 }
@@ -74,6 +153,12 @@ pub struct CreateContactInput {
     pub owner_id: Option<ID>,
     /// Private notes, up to 10,000 characters.
     pub notes: Option<String>,
+    /// Unique among the organization's contacts; up to 200 characters.
+    pub external_id: Option<String>,
+    /// Up to 50 tags, each 1–64 characters (stored lowercased).
+    pub tags: Option<Vec<String>>,
+    /// A JSON object of custom attributes, up to 16 KiB.
+    pub attributes: Option<Json<serde_json::Value>>,
 }
 
 /// Omitted fields stay as they are; `null` clears `email`, `phone` and `ownerId`.
@@ -84,6 +169,33 @@ pub struct UpdateContactInput {
     pub phone: MaybeUndefined<String>,
     pub owner_id: MaybeUndefined<ID>,
     pub notes: MaybeUndefined<String>,
+    pub external_id: MaybeUndefined<String>,
+    /// Replaces the contact's tags.
+    pub tags: Option<Vec<String>>,
+    /// Replaces the contact's attributes.
+    pub attributes: Option<Json<serde_json::Value>>,
+}
+
+/// Who a partner is talking about: found by `externalId`, else by `email`; created when
+/// neither matches. Given fields are updated; `tags` are added and `attributes` merged
+/// key by key.
+#[derive(InputObject)]
+pub struct IdentifyContactInput {
+    pub external_id: Option<String>,
+    pub email: Option<String>,
+    /// Required to create a contact unless `email` or `externalId` can stand in for it.
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub attributes: Option<Json<serde_json::Value>>,
+}
+
+/// The contact `identifyContact` found or made.
+#[derive(SimpleObject)]
+pub struct IdentifyContactPayload {
+    pub contact: Contact,
+    /// Whether the contact was created by this call.
+    pub created: bool,
 }
 
 #[derive(InputObject, Default)]
@@ -92,6 +204,12 @@ pub struct ContactFilter {
     pub search: Option<String>,
     /// Only contacts of this owner.
     pub owner_id: Option<ID>,
+    /// Only contacts with this tag.
+    pub tag: Option<String>,
+    /// Only contacts created at or after this time.
+    pub created_from: Option<DateTime<Utc>>,
+    /// Only contacts created before this time.
+    pub created_to: Option<DateTime<Utc>>,
 }
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Default)]
@@ -193,6 +311,23 @@ impl ContactMutation {
                 .await?
                 .into(),
         )
+    }
+
+    /// Finds the contact a partner means by `externalId` or `email`, creating it when
+    /// there is none, and updates what the input gives. MEMBER or higher, or an API key
+    /// with `contacts:write`.
+    #[graphql(guard = "RoleGuard::new(Role::Member).or_scope(Scope::ContactsWrite)")]
+    async fn identify_contact(
+        &self,
+        ctx: &Context<'_>,
+        input: IdentifyContactInput,
+    ) -> GqlResult<IdentifyContactPayload> {
+        let (contact, created) =
+            service::identify(ctx.request()?.tenant_for(Scope::ContactsWrite)?, input).await?;
+        Ok(IdentifyContactPayload {
+            contact: contact.into(),
+            created,
+        })
     }
 
     /// Deletes a contact and answers its id. MEMBER for contacts they own, MANAGER or

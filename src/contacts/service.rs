@@ -1,21 +1,22 @@
 //! The rules of contacts: validation, ownership, listing with keyset pagination.
 
+use async_graphql::Json;
 use async_graphql::{ID, MaybeUndefined};
 use chrono::Utc;
 use sea_orm::ActiveValue::{NotSet, Set};
-use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
 use sea_orm::{ColumnTrait, Condition, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
 use super::{
-    Contact, ContactFilter, ContactOrder, ContactOrderField, CreateContactInput, OrderDirection,
-    UpdateContactInput,
+    Contact, ContactFilter, ContactOrder, ContactOrderField, CreateContactInput,
+    IdentifyContactInput, OrderDirection, UpdateContactInput,
 };
 use crate::error::{AppError, AppResult};
 use crate::graphql::pagination::{CursorKey, Page, page, page_request};
 use crate::input::{Email, Name, Phone, parse_id};
 use crate::tenant::{Actor, TenantDb, WriteError};
-use entity::{Role, contact, membership};
+use entity::{Role, contact, contact_tag, membership};
 
 const EMAIL_TAKEN: &str = "another contact has this email";
 
@@ -76,6 +77,25 @@ pub async fn list(
     }
     if let Some(owner) = &filter.owner_id {
         select = select.filter(contact::Column::OwnerId.eq(parse_id("filter.ownerId", owner)?));
+    }
+    if let Some(tag) = &filter.tag {
+        let tag = parse_tag("filter.tag", tag)?;
+        select = select.filter(
+            contact::Column::Id.in_subquery(
+                Query::select()
+                    .column(contact_tag::Column::ContactId)
+                    .from(contact_tag::Entity)
+                    .and_where(contact_tag::Column::OrganizationId.eq(db.organization_id()))
+                    .and_where(contact_tag::Column::Tag.eq(tag))
+                    .to_owned(),
+            ),
+        );
+    }
+    if let Some(from) = filter.created_from {
+        select = select.filter(contact::Column::CreatedAt.gte(from));
+    }
+    if let Some(to) = filter.created_to {
+        select = select.filter(contact::Column::CreatedAt.lt(to));
     }
     let total = db.count(select.clone()).await?;
 
@@ -250,22 +270,42 @@ pub async fn create(db: &TenantDb, input: CreateContactInput) -> AppResult<conta
     if input.notes.is_some() {
         may_write_notes(db)?;
     }
+    let external_id = input
+        .external_id
+        .as_deref()
+        .map(|raw| parse_external_id("externalId", raw))
+        .transpose()?
+        .flatten();
+    let attributes = input
+        .attributes
+        .map(|Json(value)| parse_attributes("attributes", value))
+        .transpose()?
+        .unwrap_or_else(|| "{}".to_owned());
+    let tags = input
+        .tags
+        .map(|tags| parse_tags("tags", &tags))
+        .transpose()?;
     let now = Utc::now();
-    db.insert(contact::ActiveModel {
-        organization_id: NotSet,
-        id: Set(Uuid::now_v7()),
-        name: Set(name.into_inner()),
-        email: Set(email),
-        phone: Set(phone),
-        owner_id: Set(owner_id),
-        notes: Set(notes(input.notes)?),
-        external_id: Set(None),
-        attributes: Set("{}".to_owned()),
-        created_at: Set(now),
-        updated_at: Set(now),
-    })
-    .await
-    .map_err(|e| e.conflict_on("email", EMAIL_TAKEN))
+    let created = db
+        .insert(contact::ActiveModel {
+            organization_id: NotSet,
+            id: Set(Uuid::now_v7()),
+            name: Set(name.into_inner()),
+            email: Set(email),
+            phone: Set(phone),
+            owner_id: Set(owner_id),
+            notes: Set(notes(input.notes)?),
+            external_id: Set(external_id),
+            attributes: Set(attributes),
+            created_at: Set(now),
+            updated_at: Set(now),
+        })
+        .await
+        .map_err(contact_conflict)?;
+    if let Some(tags) = tags {
+        set_tags(db, created.id, &tags, true).await?;
+    }
+    Ok(created)
 }
 
 pub async fn update(
@@ -320,10 +360,293 @@ pub async fn update(
         MaybeUndefined::Null => row.notes = Set(None),
         MaybeUndefined::Value(text) => row.notes = Set(notes(Some(text))?),
     }
+    match input.external_id {
+        MaybeUndefined::Undefined => {}
+        MaybeUndefined::Null => row.external_id = Set(None),
+        MaybeUndefined::Value(raw) => {
+            row.external_id = Set(parse_external_id("input.externalId", &raw)?);
+        }
+    }
+    if let Some(Json(attributes)) = input.attributes {
+        row.attributes = Set(parse_attributes("input.attributes", attributes)?);
+    }
+    let tags = input
+        .tags
+        .map(|tags| parse_tags("input.tags", &tags))
+        .transpose()?;
     row.updated_at = Set(Utc::now());
-    db.update(row)
-        .await
-        .map_err(|e: WriteError| e.conflict_on("email", EMAIL_TAKEN))
+    let updated = db.update(row).await.map_err(contact_conflict)?;
+    if let Some(tags) = tags {
+        set_tags(db, updated.id, &tags, true).await?;
+    }
+    Ok(updated)
+}
+
+/// Finds a contact by external id, else by email, and updates it with what the input
+/// gives (tags added, attributes merged); creates it when neither matches.
+pub async fn identify(
+    db: &TenantDb,
+    input: IdentifyContactInput,
+) -> AppResult<(contact::Model, bool)> {
+    let external_id = input
+        .external_id
+        .as_deref()
+        .map(|raw| parse_external_id("input.externalId", raw))
+        .transpose()?
+        .flatten();
+    let email = input
+        .email
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| Email::parse("input.email", &e).map(Email::into_inner))
+        .transpose()?;
+    if external_id.is_none() && email.is_none() {
+        return Err(AppError::invalid(
+            "input.externalId",
+            "or `input.email` is needed to identify a contact",
+        ));
+    }
+    let name = input
+        .name
+        .filter(|n| !n.trim().is_empty())
+        .map(|n| Name::parse("input.name", &n, 200).map(Name::into_inner))
+        .transpose()?;
+    let phone = input
+        .phone
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| Phone::parse("input.phone", &p).map(Phone::into_inner))
+        .transpose()?;
+    let tags = input
+        .tags
+        .map(|tags| parse_tags("input.tags", &tags))
+        .transpose()?
+        .unwrap_or_default();
+    let attributes = input
+        .attributes
+        .map(|Json(value)| parse_attributes("input.attributes", value))
+        .transpose()?;
+
+    let by_external = match &external_id {
+        Some(external) => db
+            .all(
+                db.find::<contact::Entity>()
+                    .filter(contact::Column::ExternalId.eq(external.clone())),
+            )
+            .await?
+            .pop(),
+        None => None,
+    };
+    let by_email = match &email {
+        Some(email) => db
+            .all(
+                db.find::<contact::Entity>()
+                    .filter(contact::Column::Email.eq(email.clone())),
+            )
+            .await?
+            .pop(),
+        None => None,
+    };
+    let found = match (by_external, by_email) {
+        (Some(a), Some(b)) if a.id != b.id => {
+            return Err(AppError::conflict(
+                "input.email",
+                "this email belongs to another contact than this externalId",
+            ));
+        }
+        (Some(found), _) | (None, Some(found)) => Some(found),
+        (None, None) => None,
+    };
+
+    let Some(existing) = found else {
+        let name = name
+            .or_else(|| email.clone())
+            .or_else(|| external_id.clone())
+            .unwrap_or_default();
+        let now = Utc::now();
+        let created = db
+            .insert(contact::ActiveModel {
+                organization_id: NotSet,
+                id: Set(Uuid::now_v7()),
+                name: Set(name),
+                email: Set(email),
+                phone: Set(phone),
+                owner_id: Set(db.user_id()),
+                notes: Set(None),
+                external_id: Set(external_id),
+                attributes: Set(attributes.unwrap_or_else(|| "{}".to_owned())),
+                created_at: Set(now),
+                updated_at: Set(now),
+            })
+            .await
+            .map_err(contact_conflict)?;
+        set_tags(db, created.id, &tags, false).await?;
+        return Ok((created, true));
+    };
+
+    if let (Some(wanted), Some(present)) = (&external_id, &existing.external_id)
+        && wanted != present
+    {
+        return Err(AppError::conflict(
+            "input.externalId",
+            "the contact with this email has another externalId",
+        ));
+    }
+    let merged = match attributes {
+        None => None,
+        Some(given) => Some(merge_attributes(&existing.attributes, &given)?),
+    };
+    let mut row: contact::ActiveModel = existing.into();
+    if let Some(name) = name {
+        row.name = Set(name);
+    }
+    if let Some(phone) = phone {
+        row.phone = Set(Some(phone));
+    }
+    if let Some(email) = email {
+        row.email = Set(Some(email));
+    }
+    if let Some(external_id) = external_id {
+        row.external_id = Set(Some(external_id));
+    }
+    if let Some(merged) = merged {
+        row.attributes = Set(merged);
+    }
+    row.updated_at = Set(Utc::now());
+    let updated = db.update(row).await.map_err(contact_conflict)?;
+    set_tags(db, updated.id, &tags, false).await?;
+    Ok((updated, false))
+}
+
+/// A unique violation names the field it is about: the email or the external id.
+fn contact_conflict(error: WriteError) -> AppError {
+    match &error {
+        WriteError::Conflict(detail) if detail.contains("external_id") => {
+            AppError::conflict("externalId", "another contact has this externalId")
+        }
+        _ => error.conflict_on("email", EMAIL_TAKEN),
+    }
+}
+
+const MAX_TAGS: usize = 50;
+const MAX_ATTRIBUTES_BYTES: usize = 16 * 1024;
+
+fn parse_tag(field: &str, raw: &str) -> AppResult<String> {
+    let tag = raw.trim().to_lowercase();
+    if tag.is_empty() || tag.chars().count() > 64 || tag.chars().any(char::is_control) {
+        return Err(AppError::invalid(
+            field,
+            "tags are 1 to 64 characters, without control characters",
+        ));
+    }
+    Ok(tag)
+}
+
+fn parse_tags(field: &str, raw: &[String]) -> AppResult<Vec<String>> {
+    let mut tags = raw
+        .iter()
+        .map(|tag| parse_tag(field, tag))
+        .collect::<AppResult<Vec<_>>>()?;
+    tags.sort();
+    tags.dedup();
+    if tags.len() > MAX_TAGS {
+        return Err(AppError::invalid(
+            field,
+            format!("holds at most {MAX_TAGS} tags"),
+        ));
+    }
+    Ok(tags)
+}
+
+/// An external id: trimmed, up to 200 characters; empty means none.
+fn parse_external_id(field: &str, raw: &str) -> AppResult<Option<String>> {
+    let value = raw.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    if value.chars().count() > 200 || value.chars().any(char::is_control) {
+        return Err(AppError::invalid(
+            field,
+            "must be at most 200 characters, without control characters",
+        ));
+    }
+    Ok(Some(value.to_owned()))
+}
+
+/// Attributes: a JSON object of at most 16 KiB, stored as text.
+fn parse_attributes(field: &str, value: serde_json::Value) -> AppResult<String> {
+    if !value.is_object() {
+        return Err(AppError::invalid(field, "must be a JSON object"));
+    }
+    let text = value.to_string();
+    if text.len() > MAX_ATTRIBUTES_BYTES {
+        return Err(AppError::invalid(
+            field,
+            format!("must be at most {MAX_ATTRIBUTES_BYTES} bytes"),
+        ));
+    }
+    Ok(text)
+}
+
+/// Merges given attributes into stored ones, key by key (`null` removes a key).
+fn merge_attributes(stored: &str, given: &str) -> AppResult<String> {
+    let mut merged: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(stored).unwrap_or_default();
+    let given: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(given).map_err(AppError::internal)?;
+    for (key, value) in given {
+        if serde_json::Value::is_null(&value) {
+            merged.remove(&key);
+        } else {
+            merged.insert(key, value);
+        }
+    }
+    parse_attributes("input.attributes", serde_json::Value::Object(merged))
+}
+
+/// Sets a contact's tags: replacing them all, or adding to them.
+async fn set_tags(
+    db: &TenantDb,
+    contact_id: Uuid,
+    tags: &[String],
+    replace: bool,
+) -> AppResult<()> {
+    let existing: Vec<String> = db
+        .all(
+            db.find::<contact_tag::Entity>()
+                .filter(contact_tag::Column::ContactId.eq(contact_id)),
+        )
+        .await?
+        .into_iter()
+        .map(|row| row.tag)
+        .collect();
+    if replace {
+        let gone: Vec<String> = existing
+            .iter()
+            .filter(|tag| !tags.contains(tag))
+            .cloned()
+            .collect();
+        if !gone.is_empty() {
+            db.delete_where::<contact_tag::Entity>(
+                Condition::all()
+                    .add(contact_tag::Column::ContactId.eq(contact_id))
+                    .add(contact_tag::Column::Tag.is_in(gone)),
+            )
+            .await?;
+        }
+    } else if existing.len() + tags.iter().filter(|t| !existing.contains(t)).count() > MAX_TAGS {
+        return Err(AppError::invalid(
+            "input.tags",
+            format!("a contact holds at most {MAX_TAGS} tags"),
+        ));
+    }
+    for tag in tags.iter().filter(|tag| !existing.contains(tag)) {
+        db.insert(contact_tag::ActiveModel {
+            organization_id: NotSet,
+            contact_id: Set(contact_id),
+            tag: Set(tag.clone()),
+        })
+        .await?;
+    }
+    Ok(())
 }
 
 pub async fn delete(db: &TenantDb, id: &ID) -> AppResult<()> {

@@ -487,6 +487,9 @@ async fn execute(
     };
     // The request's copy is dropped with the request, so the context (and with it the
     // transaction) has a single owner again when execution ends.
+    if let Some(tenant) = context.bound_tenant() {
+        request = request.data(super::loaders::loaders(tenant));
+    }
     let context = Arc::new(context);
     let mut response = state.schema.execute(request.data(context.clone())).await;
     let Ok(context) = Arc::try_unwrap(context) else {

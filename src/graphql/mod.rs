@@ -6,6 +6,7 @@ pub mod graphiql;
 pub mod guards;
 pub mod http;
 pub mod limits;
+pub mod loaders;
 pub mod pagination;
 
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use crate::auth::throttle::Throttle;
 use crate::auth::tokens::TokenService;
 use crate::config::QueryLimits;
 use crate::contacts::{ContactMutation, ContactQuery};
+use crate::conversations::{ConversationMutation, ConversationQuery};
 use crate::error::AppError;
 use crate::invitations::{InvitationMutation, InvitationQuery};
 use crate::mail::Mailer;
@@ -40,6 +42,7 @@ pub struct QueryRoot(
     InvitationQuery,
     ApiKeyQuery,
     ContactQuery,
+    ConversationQuery,
     AuditQuery,
 );
 
@@ -54,6 +57,7 @@ pub struct MutationRoot(
     InvitationMutation,
     ApiKeyMutation,
     ContactMutation,
+    ConversationMutation,
     SystemMutation,
 );
 
@@ -165,6 +169,8 @@ pub trait ContextExt {
     fn request(&self) -> Result<&RequestContext, AppError>;
     /// Process-wide services.
     fn services(&self) -> Result<&Services, AppError>;
+    /// The request's data loaders (authorize first: see `graphql::loaders`).
+    fn loaders(&self) -> Result<&loaders::Loaders, AppError>;
 }
 
 impl ContextExt for Context<'_> {
@@ -178,5 +184,10 @@ impl ContextExt for Context<'_> {
         self.data_opt::<Arc<Services>>()
             .map(Arc::as_ref)
             .ok_or_else(|| AppError::internal(anyhow::anyhow!("services missing")))
+    }
+
+    fn loaders(&self) -> Result<&loaders::Loaders, AppError> {
+        self.data_opt::<loaders::Loaders>()
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("loaders missing")))
     }
 }

@@ -143,3 +143,92 @@ where
         .await?;
     Ok(page(rows, request, total, |row| IdCursor(id_of(row)), node))
 }
+
+/// Which slice of a nested list a field asked for: `first`/`after` (from the start of its
+/// order) or `last`/`before` (from the end).
+pub struct NestedRequest {
+    pub limit: u64,
+    /// Counting from the end (`last`).
+    pub from_end: bool,
+    /// The id the page continues past (`after` or `before`).
+    pub past: Option<uuid::Uuid>,
+}
+
+/// Validates the arguments of a nested connection: `first`/`after` or `last`/`before`,
+/// 1–100 rows (default 20), cursors as [`IdCursor`].
+pub fn nested_request(
+    first: Option<i32>,
+    after: Option<String>,
+    last: Option<i32>,
+    before: Option<String>,
+) -> Result<NestedRequest, AppError> {
+    if last.is_some() || before.is_some() {
+        if first.is_some() || after.is_some() {
+            return Err(AppError::invalid(
+                "last",
+                "cannot be combined with `first` or `after`",
+            ));
+        }
+        let request = page_request::<IdCursor>(last, before)
+            .map_err(|error| rename_field(error, &[("first", "last"), ("after", "before")]))?;
+        return Ok(NestedRequest {
+            limit: request.limit,
+            from_end: true,
+            past: request.after.map(|IdCursor(id)| id),
+        });
+    }
+    let request = page_request::<IdCursor>(first, after)?;
+    Ok(NestedRequest {
+        limit: request.limit,
+        from_end: false,
+        past: request.after.map(|IdCursor(id)| id),
+    })
+}
+
+fn rename_field(error: AppError, renames: &[(&str, &str)]) -> AppError {
+    match error {
+        AppError::BadUserInput { field, message } => {
+            match renames.iter().find(|(from, _)| *from == field) {
+                Some((from, to)) => AppError::BadUserInput {
+                    field: (*to).to_owned(),
+                    message: message.replacen(&format!("`{from}`"), &format!("`{to}`"), 1),
+                },
+                None => AppError::BadUserInput { field, message },
+            }
+        }
+        other => other,
+    }
+}
+
+/// Builds a nested connection from up to `limit + 1` rows fetched in the page's direction
+/// (from the end for `last`), with edges always in the list's own order.
+pub fn nested_page<Row, Node>(
+    mut rows: Vec<Row>,
+    request: &NestedRequest,
+    total_count: u64,
+    id_of: impl Fn(&Row) -> uuid::Uuid,
+    node: impl Fn(Row) -> Node,
+) -> Page<Node>
+where
+    Node: OutputType,
+{
+    let more = rows.len() as u64 > request.limit;
+    rows.truncate(request.limit as usize);
+    let continued = request.past.is_some();
+    let (has_previous_page, has_next_page) = if request.from_end {
+        rows.reverse();
+        (more, continued)
+    } else {
+        (continued, more)
+    };
+    let mut connection = Connection::with_additional_fields(
+        has_previous_page,
+        has_next_page,
+        ConnectionTotals { total_count },
+    );
+    connection.edges.extend(rows.into_iter().map(|row| {
+        let cursor = URL_SAFE_NO_PAD.encode(IdCursor(id_of(&row)).encode());
+        Edge::new(cursor, node(row))
+    }));
+    connection
+}

@@ -213,6 +213,13 @@ impl RequestContext {
         }
     }
 
+    /// The request's tenant handle whoever acts, for the per-request data loaders only:
+    /// fields authorize with [`RequestContext::tenant`] or
+    /// [`RequestContext::tenant_for`] before they load.
+    pub fn bound_tenant(&self) -> Option<&TenantDb> {
+        self.tenant.as_ref().ok()
+    }
+
     /// The tenant handle for a field open to members (by their role, checked by the
     /// field's guard) and to API keys holding `scope`.
     pub fn tenant_for(&self, scope: Scope) -> Result<&TenantDb, AppError> {

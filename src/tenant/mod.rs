@@ -14,6 +14,7 @@
 //! imports the SeaORM traits that query entities directly.
 
 mod api_keys;
+mod batch;
 mod context;
 mod database;
 mod global;
@@ -21,6 +22,7 @@ mod outbox;
 mod scoped;
 
 pub use api_keys::{ApiKeyRecord, ApiKeyUse};
+pub use batch::{PerParent, WeakTenantDb};
 pub use context::{
     AfterCommit, ClientInfo, OperationKind, OrganizationChoice, RequestContext, missing_scope,
 };

@@ -217,6 +217,10 @@ impl TenantDb {
         &self.tx
     }
 
+    pub(super) fn tx_arc(&self) -> Arc<DatabaseTransaction> {
+        self.tx.clone()
+    }
+
     fn tx(&self) -> &DatabaseTransaction {
         &self.tx
     }
@@ -337,6 +341,20 @@ impl TenantDb {
             return Err(WriteError::NotFound(E::LABEL));
         }
         Ok(())
+    }
+
+    /// Deletes this organization's rows of `E` that match `condition`; answers how many.
+    pub async fn delete_where<E: TenantEntity>(
+        &self,
+        condition: sea_orm::Condition,
+    ) -> Result<u64, WriteError> {
+        self.ensure_writable()?;
+        let result = E::delete_many()
+            .filter(E::organization_column().eq(self.organization_id))
+            .filter(condition)
+            .exec(self.tx())
+            .await?;
+        Ok(result.rows_affected)
     }
 
     /// The organization itself.

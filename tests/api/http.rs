@@ -108,7 +108,11 @@ on_both_databases! {
     async fn internal_errors_are_masked_and_carry_the_request_id(app) {
         let ann = app.sign_up("ann", "acme").await;
         let admin = crate::helpers::connect_admin(&app.database_url).await;
-        sea_orm::ConnectionTrait::execute_unprepared(&admin, "DROP TABLE contact").await.expect("drop");
+        let drop = match app.backend {
+            crate::helpers::Backend::Postgres => "DROP TABLE contact CASCADE",
+            crate::helpers::Backend::Sqlite => "DROP TABLE contact",
+        };
+        sea_orm::ConnectionTrait::execute_unprepared(&admin, drop).await.expect("drop");
         let response = app.client.post(app.url("/graphql"))
             .bearer_auth(&ann.access_token)
             .json(&json!({ "query": "{ contacts { totalCount } }" }))

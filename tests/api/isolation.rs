@@ -98,6 +98,7 @@ struct World {
     b_invitation: String,
     b_session: String,
     b_api_key: String,
+    b_conversation: String,
     /// Strings that exist only in B's data.
     b_secrets: Vec<String>,
 }
@@ -127,6 +128,25 @@ async fn two_tenants(app: &TestApp) -> World {
         .as_str()
         .expect("invitation")
         .to_owned();
+    let started = app
+        .as_user(
+            &b,
+            "mutation($c: ID!) { startConversation(input: { contactId: $c, channel: WEB_CHAT }) { id } }",
+            json!({ "c": b_contact }),
+        )
+        .await
+        .ok();
+    let b_conversation = started["startConversation"]["id"]
+        .as_str()
+        .expect("conversation")
+        .to_owned();
+    app.as_user(
+        &b,
+        "mutation($c: ID!) { postMessage(conversationId: $c, input: { author: CONTACT, body: \"Bobco secret message\" }) { id } }",
+        json!({ "c": b_conversation }),
+    )
+    .await
+    .ok();
     let (b_api_key, _) = app
         .create_api_key(&b, "Bobco Partner Key", &["CONTACTS_READ"])
         .await;
@@ -143,7 +163,9 @@ async fn two_tenants(app: &TestApp) -> World {
         b_invitation,
         b_session,
         b_api_key,
+        b_conversation,
         b_secrets: vec![
+            "Bobco secret message".into(),
             "Bobco Partner Key".into(),
             "Bobco Secret Customer".into(),
             "secret.hire@bobco.example.com".into(),
@@ -210,6 +232,34 @@ async fn call(app: &TestApp, world: &World, place: &str, foreign: &str) -> Reply
             "mutation($id: ID!) { revokeSession(id: $id) }",
             json!({ "id": foreign }),
         ),
+        "Query.conversation(id)" => (
+            "query($id: ID!) { conversation(id: $id) { id summary messages { edges { node { body } } } } }",
+            json!({ "id": foreign }),
+        ),
+        "Query.conversations(filter.contactId)" => (
+            "query($c: ID) { conversations(filter: { contactId: $c }) { totalCount edges { node { id } } } }",
+            json!({ "c": foreign }),
+        ),
+        "Query.conversations(filter.assigneeId)" => (
+            "query($a: ID) { conversations(filter: { assigneeId: $a }) { totalCount edges { node { id } } } }",
+            json!({ "a": foreign }),
+        ),
+        "Mutation.startConversation(input.contactId)" => (
+            "mutation($c: ID!) { startConversation(input: { contactId: $c, channel: SMS }) { id contactId } }",
+            json!({ "c": foreign }),
+        ),
+        "Mutation.startConversation(input.assigneeId)" => (
+            "mutation($c: ID!, $a: ID) { startConversation(input: { contactId: $c, channel: SMS, assigneeId: $a }) { id assigneeId } }",
+            json!({ "c": world.a_contact, "a": foreign }),
+        ),
+        "Mutation.postMessage(conversationId)" => (
+            "mutation($c: ID!) { postMessage(conversationId: $c, input: { author: AI, body: \"planted\" }) { id } }",
+            json!({ "c": foreign }),
+        ),
+        "Mutation.closeConversation(id)" => (
+            "mutation($id: ID!) { closeConversation(id: $id) { id status } }",
+            json!({ "id": foreign }),
+        ),
         "Mutation.rotateApiKey(id)" => (
             "mutation($id: ID!) { rotateApiKey(id: $id) { secret apiKey { name prefix } } }",
             json!({ "id": foreign }),
@@ -237,6 +287,12 @@ async fn call(app: &TestApp, world: &World, place: &str, foreign: &str) -> Reply
 fn foreign_id<'a>(world: &'a World, place: &str) -> &'a str {
     if place.contains("ApiKey") || place.contains("apiKeyId") {
         &world.b_api_key
+    } else if place.contains("assigneeId") {
+        &world.b.user_id
+    } else if place.contains("contactId") {
+        &world.b_contact
+    } else if place.contains("onversation") {
+        &world.b_conversation
     } else if place.contains("ownerId") || place.contains("userId") || place.contains("actorId") {
         &world.b.user_id
     } else if place.contains("Invitation") {
@@ -295,6 +351,12 @@ on_both_databases! {
         let b_keys = app.as_user(&world.b, "{ apiKeys(status: ACTIVE) { totalCount edges { node { id rotatedAt } } } }", json!({})).await.ok();
         assert_eq!(b_keys["apiKeys"]["totalCount"], 1);
         assert_eq!(b_keys["apiKeys"]["edges"][0]["node"]["rotatedAt"], Value::Null);
+        let b_talk = app.as_user(&world.b, "{ conversations { totalCount edges { node { status messages { totalCount edges { node { body } } } } } } }", json!({})).await.ok();
+        assert_eq!(b_talk["conversations"]["totalCount"], 1);
+        let only = &b_talk["conversations"]["edges"][0]["node"];
+        assert_eq!(only["status"], "OPEN");
+        assert_eq!(only["messages"]["totalCount"], 1);
+        assert_eq!(only["messages"]["edges"][0]["node"]["body"], "Bobco secret message");
         // And A gained nothing.
         let a_view = app.as_user(&world.a, "query($id: ID!) { contact(id: $id) { ownerId } contacts { totalCount } }", json!({ "id": world.a_contact })).await.ok();
         assert_eq!(a_view["contacts"]["totalCount"], 1);

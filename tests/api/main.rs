@@ -9,6 +9,7 @@ mod architecture;
 mod auth;
 mod cli;
 mod contacts;
+mod conversations;
 mod http;
 mod invitations;
 mod isolation;

@@ -1,0 +1,373 @@
+//! Conversations with contacts on a channel, and their messages. Nested fields
+//! (`Conversation.contact`, `.assignee`, `.messages`, `Message.conversation`) go through
+//! the request's data loaders, so a page costs the same number of statements whatever
+//! its size.
+
+mod service;
+
+use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::auth::api_keys::Scope;
+use crate::contacts::Contact;
+use crate::error::GqlResult;
+use crate::graphql::ContextExt;
+use crate::graphql::guards::RoleGuard;
+use crate::graphql::loaders::{ContactId, ConversationId, MemberId, MessagesOf, load_error};
+use crate::graphql::pagination::{Page, nested_page, nested_request};
+use crate::members::Member;
+use crate::tenant::PerParent;
+use entity::{Role, conversation, message};
+
+/// A channel an organization talks to its contacts on.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChannelKind {
+    WebChat,
+    Whatsapp,
+    Sms,
+    Voice,
+    Email,
+}
+
+impl ChannelKind {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelKind::WebChat => "web_chat",
+            ChannelKind::Whatsapp => "whatsapp",
+            ChannelKind::Sms => "sms",
+            ChannelKind::Voice => "voice",
+            ChannelKind::Email => "email",
+        }
+    }
+
+    fn from_stored(stored: &str) -> ChannelKind {
+        match stored {
+            "whatsapp" => ChannelKind::Whatsapp,
+            "sms" => ChannelKind::Sms,
+            "voice" => ChannelKind::Voice,
+            "email" => ChannelKind::Email,
+            _ => ChannelKind::WebChat,
+        }
+    }
+}
+
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConversationStatus {
+    Open,
+    Closed,
+}
+
+impl ConversationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConversationStatus::Open => "open",
+            ConversationStatus::Closed => "closed",
+        }
+    }
+}
+
+/// Who wrote a message.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageAuthor {
+    /// The contact.
+    Contact,
+    /// A member of the organization (people only).
+    Agent,
+    /// The organization's AI agent.
+    Ai,
+}
+
+impl MessageAuthor {
+    fn as_str(self) -> &'static str {
+        match self {
+            MessageAuthor::Contact => "contact",
+            MessageAuthor::Agent => "agent",
+            MessageAuthor::Ai => "ai",
+        }
+    }
+
+    fn from_stored(stored: &str) -> MessageAuthor {
+        match stored {
+            "agent" => MessageAuthor::Agent,
+            "ai" => MessageAuthor::Ai,
+            _ => MessageAuthor::Contact,
+        }
+    }
+}
+
+/// A conversation with a contact on one channel.
+#[derive(SimpleObject, Clone)]
+#[graphql(complex)]
+pub struct Conversation {
+    pub id: ID,
+    pub channel: ChannelKind,
+    pub status: ConversationStatus,
+    pub contact_id: ID,
+    /// The member handling it.
+    pub assignee_id: Option<ID>,
+    /// Filled when the conversation is closed (see the `SUMMARIZE_CONVERSATIONS` job).
+    pub summary: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub last_message_at: Option<DateTime<Utc>>,
+    #[graphql(skip)]
+    key: Uuid,
+    #[graphql(skip)]
+    contact: Uuid,
+    #[graphql(skip)]
+    assignee: Option<Uuid>,
+}
+
+impl From<conversation::Model> for Conversation {
+    fn from(model: conversation::Model) -> Self {
+        Conversation {
+            id: ID(model.id.to_string()),
+            channel: ChannelKind::from_stored(&model.channel),
+            status: if model.status == "closed" {
+                ConversationStatus::Closed
+            } else {
+                ConversationStatus::Open
+            },
+            contact_id: ID(model.contact_id.to_string()),
+            assignee_id: model.assignee_id.map(|id| ID(id.to_string())),
+            summary: model.summary,
+            created_at: model.created_at,
+            updated_at: model.updated_at,
+            closed_at: model.closed_at,
+            last_message_at: model.last_message_at,
+            key: model.id,
+            contact: model.contact_id,
+            assignee: model.assignee_id,
+        }
+    }
+}
+
+#[ComplexObject]
+impl Conversation {
+    /// The contact it is with.
+    async fn contact(&self, ctx: &Context<'_>) -> GqlResult<Option<Contact>> {
+        ctx.request()?.tenant_for(Scope::ContactsRead)?;
+        Ok(ctx
+            .loaders()?
+            .load_one(ContactId(self.contact))
+            .await
+            .map_err(load_error)?
+            .map(Contact::from))
+    }
+
+    /// The member handling it (members only: API keys never see members).
+    async fn assignee(&self, ctx: &Context<'_>) -> GqlResult<Option<Member>> {
+        ctx.request()?.tenant()?;
+        let Some(assignee) = self.assignee else {
+            return Ok(None);
+        };
+        Ok(ctx
+            .loaders()?
+            .load_one(MemberId(assignee))
+            .await
+            .map_err(load_error)?
+            .map(Member::from))
+    }
+
+    /// Its messages in the order they were posted: `first`/`after` from the start, or
+    /// `last`/`before` for the most recent (1–100, default 20).
+    #[graphql(
+        complexity = "crate::graphql::pagination::page_complexity(first.or(last), child_complexity)"
+    )]
+    async fn messages(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> GqlResult<Page<Message>> {
+        ctx.request()?.tenant_for(Scope::ConversationsRead)?;
+        let request = nested_request(first, after, last, before)?;
+        let loaded = ctx
+            .loaders()?
+            .load_one(MessagesOf {
+                conversation: self.key,
+                page: PerParent {
+                    limit: request.limit,
+                    newest_first: request.from_end,
+                    past: request.past,
+                },
+            })
+            .await
+            .map_err(load_error)?
+            .unwrap_or(crate::graphql::loaders::NestedRows {
+                rows: Vec::new(),
+                total: 0,
+            });
+        Ok(nested_page(
+            loaded.rows,
+            &request,
+            loaded.total,
+            |row| row.id,
+            Message::from,
+        ))
+    }
+}
+
+/// A message of a conversation.
+#[derive(SimpleObject, Clone)]
+#[graphql(complex)]
+pub struct Message {
+    pub id: ID,
+    pub conversation_id: ID,
+    pub author: MessageAuthor,
+    /// The member who wrote an `AGENT` message.
+    pub author_id: Option<ID>,
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+    #[graphql(skip)]
+    conversation: Uuid,
+}
+
+impl From<message::Model> for Message {
+    fn from(model: message::Model) -> Self {
+        Message {
+            id: ID(model.id.to_string()),
+            conversation_id: ID(model.conversation_id.to_string()),
+            author: MessageAuthor::from_stored(&model.author),
+            author_id: model.author_id.map(|id| ID(id.to_string())),
+            body: model.body,
+            created_at: model.created_at,
+            conversation: model.conversation_id,
+        }
+    }
+}
+
+#[ComplexObject]
+impl Message {
+    /// The conversation it belongs to.
+    async fn conversation(&self, ctx: &Context<'_>) -> GqlResult<Option<Conversation>> {
+        ctx.request()?.tenant_for(Scope::ConversationsRead)?;
+        Ok(ctx
+            .loaders()?
+            .load_one(ConversationId(self.conversation))
+            .await
+            .map_err(load_error)?
+            .map(Conversation::from))
+    }
+}
+
+#[derive(InputObject, Default)]
+pub struct ConversationFilter {
+    pub status: Option<ConversationStatus>,
+    pub channel: Option<ChannelKind>,
+    /// Only conversations with this contact.
+    pub contact_id: Option<ID>,
+    /// Only conversations handled by this member.
+    pub assignee_id: Option<ID>,
+}
+
+#[derive(InputObject)]
+pub struct StartConversationInput {
+    /// A contact of this organization.
+    pub contact_id: ID,
+    pub channel: ChannelKind,
+    /// A member to handle it (people only; API keys leave it out).
+    pub assignee_id: Option<ID>,
+}
+
+#[derive(InputObject)]
+pub struct PostMessageInput {
+    /// `AGENT` messages are written by the signed-in member; API keys post `CONTACT` or
+    /// `AI` messages.
+    pub author: MessageAuthor,
+    /// 1–10,000 characters.
+    pub body: String,
+}
+
+#[derive(Default)]
+pub struct ConversationQuery;
+
+#[Object]
+impl ConversationQuery {
+    /// The organization's conversations, most recently started first (`first` 1–100,
+    /// default 20). VIEWER or higher; API keys need `conversations:read`.
+    #[graphql(
+        guard = "RoleGuard::new(Role::Viewer).or_scope(Scope::ConversationsRead)",
+        complexity = "crate::graphql::pagination::page_complexity(first, child_complexity)"
+    )]
+    async fn conversations(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<ConversationFilter>,
+    ) -> GqlResult<Page<Conversation>> {
+        Ok(service::list(
+            ctx.request()?.tenant_for(Scope::ConversationsRead)?,
+            first,
+            after,
+            filter.unwrap_or_default(),
+        )
+        .await?)
+    }
+
+    /// One conversation; `NOT_FOUND` when this organization has none with this id.
+    #[graphql(guard = "RoleGuard::new(Role::Viewer).or_scope(Scope::ConversationsRead)")]
+    async fn conversation(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<Conversation>> {
+        Ok(Some(
+            service::get(ctx.request()?.tenant_for(Scope::ConversationsRead)?, &id)
+                .await?
+                .into(),
+        ))
+    }
+}
+
+#[derive(Default)]
+pub struct ConversationMutation;
+
+#[Object]
+impl ConversationMutation {
+    /// Starts a conversation with a contact. MEMBER or higher, or an API key with
+    /// `conversations:write`.
+    #[graphql(guard = "RoleGuard::new(Role::Member).or_scope(Scope::ConversationsWrite)")]
+    async fn start_conversation(
+        &self,
+        ctx: &Context<'_>,
+        input: StartConversationInput,
+    ) -> GqlResult<Conversation> {
+        Ok(
+            service::start(ctx.request()?.tenant_for(Scope::ConversationsWrite)?, input)
+                .await?
+                .into(),
+        )
+    }
+
+    /// Posts a message to an open conversation. MEMBER or higher, or an API key with
+    /// `conversations:write`.
+    #[graphql(guard = "RoleGuard::new(Role::Member).or_scope(Scope::ConversationsWrite)")]
+    async fn post_message(
+        &self,
+        ctx: &Context<'_>,
+        conversation_id: ID,
+        input: PostMessageInput,
+    ) -> GqlResult<Message> {
+        Ok(service::post(
+            ctx.request()?.tenant_for(Scope::ConversationsWrite)?,
+            &conversation_id,
+            input,
+        )
+        .await?
+        .into())
+    }
+
+    /// Closes a conversation (closing a closed one changes nothing). MEMBER or higher, or
+    /// an API key with `conversations:write`.
+    #[graphql(guard = "RoleGuard::new(Role::Member).or_scope(Scope::ConversationsWrite)")]
+    async fn close_conversation(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Conversation> {
+        Ok(
+            service::close(ctx.request()?.tenant_for(Scope::ConversationsWrite)?, &id)
+                .await?
+                .into(),
+        )
+    }
+}

@@ -1,0 +1,165 @@
+//! Batched reads for nested fields: one statement for many parents, so the number of
+//! statements a query costs does not grow with the rows it returns. The per-request data
+//! loaders (`graphql::loaders`) call these; every read stays pinned to the request's
+//! organization like any other `TenantDb` read.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+
+use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Func, Order, Query, WindowStatement};
+use sea_orm::{ColumnTrait, Condition, DatabaseTransaction, IdenStatic, QueryFilter, QuerySelect};
+use uuid::Uuid;
+
+use super::TenantEntity;
+use super::scoped::{Actor, TenantDb};
+use crate::error::AppResult;
+use entity::OrganizationStatus;
+
+/// A [`TenantDb`] that does not keep the request's transaction alive: the data loaders
+/// hold this, so the transaction has a single owner again when the request ends.
+#[derive(Clone)]
+pub struct WeakTenantDb {
+    tx: Weak<DatabaseTransaction>,
+    organization_id: Uuid,
+    actor: Actor,
+    status: OrganizationStatus,
+}
+
+impl WeakTenantDb {
+    /// The handle again, while the request is still running.
+    pub fn upgrade(&self) -> Option<TenantDb> {
+        Some(TenantDb::new(
+            self.tx.upgrade()?,
+            self.organization_id,
+            self.actor.clone(),
+            self.status,
+            None,
+        ))
+    }
+}
+
+/// Which rows of each parent a nested page wants.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PerParent {
+    /// At most this many rows per parent.
+    pub limit: u64,
+    /// Newest first (by the time-ordered id) or oldest first.
+    pub newest_first: bool,
+    /// Continue past this id (in the page's direction).
+    pub past: Option<Uuid>,
+}
+
+impl TenantDb {
+    /// A handle for the data loaders (see [`WeakTenantDb`]).
+    pub fn downgrade(&self) -> WeakTenantDb {
+        WeakTenantDb {
+            tx: Arc::downgrade(&self.tx_arc()),
+            organization_id: self.organization_id(),
+            actor: self.actor().clone(),
+            status: self.status(),
+        }
+    }
+
+    /// The rows of `E` with these ids (absent ones are simply missing).
+    pub async fn by_ids<E: TenantEntity>(&self, ids: &[Uuid]) -> AppResult<Vec<E::Model>>
+    where
+        E::Model: Send + Sync,
+    {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.all(
+            self.find::<E>()
+                .filter(E::id_column().is_in(ids.iter().copied())),
+        )
+        .await
+    }
+
+    /// The rows of `E` whose `parent` column is one of `parents` and that match `filter`,
+    /// at most `per.limit` for each parent, in one statement (a window function numbers
+    /// each parent's rows).
+    pub async fn rows_per_parent<E: TenantEntity>(
+        &self,
+        parent: E::Column,
+        parents: &[Uuid],
+        filter: Condition,
+        per: &PerParent,
+    ) -> AppResult<Vec<E::Model>>
+    where
+        E::Model: Send + Sync,
+    {
+        if parents.is_empty() {
+            return Ok(Vec::new());
+        }
+        let id = E::id_column();
+        let order = if per.newest_first {
+            Order::Desc
+        } else {
+            Order::Asc
+        };
+        let mut filter = filter
+            .add(E::organization_column().eq(self.organization_id()))
+            .add(parent.is_in(parents.iter().copied()));
+        if let Some(past) = per.past {
+            filter = filter.add(if per.newest_first {
+                id.lt(past)
+            } else {
+                id.gt(past)
+            });
+        }
+        let mut window = WindowStatement::partition_by(parent);
+        window.order_by(id, order.clone());
+        let mut numbered = Query::select();
+        numbered
+            .column(Asterisk)
+            .expr_window_as(
+                Func::cust(Alias::new("ROW_NUMBER")),
+                window,
+                Alias::new("rn"),
+            )
+            .from(E::default())
+            .cond_where(filter);
+        let mut outer = Query::select();
+        outer
+            .column(Asterisk)
+            .from_subquery(numbered, Alias::new("numbered"))
+            .and_where(Expr::col(Alias::new("rn")).lte(per.limit as i64))
+            .order_by(Alias::new(parent.as_str()), Order::Asc)
+            .order_by(Alias::new(id.as_str()), order);
+        let statement = self.backend().build(&outer);
+        Ok(E::find()
+            .from_raw_sql(statement)
+            .all(self.connection())
+            .await?)
+    }
+
+    /// How many rows of `E` each parent has that match `filter`, in one statement.
+    pub async fn count_per_parent<E: TenantEntity>(
+        &self,
+        parent: E::Column,
+        parents: &[Uuid],
+        filter: Condition,
+    ) -> AppResult<HashMap<Uuid, u64>>
+    where
+        E::Model: Send + Sync,
+    {
+        if parents.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let counts: Vec<(Uuid, i64)> = self
+            .find::<E>()
+            .filter(filter)
+            .filter(parent.is_in(parents.iter().copied()))
+            .select_only()
+            .column(parent)
+            .column_as(Expr::col(E::id_column()).count(), "n")
+            .group_by(parent)
+            .into_tuple()
+            .all(self.connection())
+            .await?;
+        Ok(counts
+            .into_iter()
+            .map(|(parent, n)| (parent, u64::try_from(n).unwrap_or(0)))
+            .collect())
+    }
+}

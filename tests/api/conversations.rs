@@ -1,0 +1,423 @@
+//! Conversations and messages, the complete contact (tags, external id, attributes,
+//! identifyContact), the field rules for API keys on them, and the statement count of a
+//! nested page.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{Account, Backend, TestApp};
+use crate::on_both_databases;
+
+async fn start(app: &TestApp, who: &Account, contact: &str, channel: &str) -> String {
+    let data = app
+        .as_user(
+            who,
+            "mutation($c: ID!, $ch: ChannelKind!) { startConversation(input: { contactId: $c, channel: $ch }) { id status channel contactId } }",
+            json!({ "c": contact, "ch": channel }),
+        )
+        .await
+        .ok();
+    assert_eq!(data["startConversation"]["status"], "OPEN");
+    data["startConversation"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned()
+}
+
+async fn post(app: &TestApp, who: &Account, conversation: &str, author: &str, body: &str) -> Value {
+    app.as_user(
+        who,
+        "mutation($c: ID!, $a: MessageAuthor!, $b: String!) { postMessage(conversationId: $c, input: { author: $a, body: $b }) { id author authorId body conversationId } }",
+        json!({ "c": conversation, "a": author, "b": body }),
+    )
+    .await
+    .ok()["postMessage"]
+        .clone()
+}
+
+on_both_databases! {
+    async fn a_conversation_is_started_written_read_and_closed(app) {
+        let owner = app.sign_up("ann", "acme").await;
+        let viewer = app.join(&owner, "vic", "VIEWER").await;
+        let dana = app.create_contact(&owner, "Dana", "dana@customer.example.com").await;
+        let talk = start(&app, &owner, &dana, "WHATSAPP").await;
+        let first = post(&app, &owner, &talk, "CONTACT", "  Hello, is my order on its way?  ").await;
+        assert_eq!(first["body"], "Hello, is my order on its way?");
+        assert_eq!(first["authorId"], Value::Null);
+        let reply = post(&app, &owner, &talk, "AGENT", "Let me check.").await;
+        assert_eq!(reply["authorId"], owner.user_id.as_str());
+        post(&app, &owner, &talk, "AI", "It ships tomorrow.").await;
+
+        let read = "query($id: ID!) { conversation(id: $id) { id channel status lastMessageAt
+            contact { id name } assignee { name }
+            recent: messages(last: 2) { totalCount pageInfo { hasPreviousPage hasNextPage startCursor } edges { node { author body conversation { id } } } }
+            all: messages { totalCount edges { node { body } } } } }";
+        let data = app.as_user(&viewer, read, json!({ "id": talk })).await.ok();
+        let conversation = &data["conversation"];
+        assert_eq!(conversation["channel"], "WHATSAPP");
+        assert_eq!(conversation["contact"]["name"], "Dana");
+        assert!(conversation["lastMessageAt"].is_string());
+        let recent = &conversation["recent"];
+        assert_eq!(recent["totalCount"], 3);
+        assert_eq!(recent["pageInfo"]["hasPreviousPage"], true);
+        let bodies: Vec<&str> = recent["edges"].as_array().expect("edges").iter().map(|e| e["node"]["body"].as_str().expect("body")).collect();
+        assert_eq!(bodies, ["Let me check.", "It ships tomorrow."], "the last two, in order");
+        assert_eq!(recent["edges"][0]["node"]["conversation"]["id"], talk.as_str());
+        assert_eq!(conversation["all"]["edges"][0]["node"]["body"], "Hello, is my order on its way?");
+        // The page before the recent two.
+        let cursor = recent["pageInfo"]["startCursor"].as_str().expect("cursor");
+        let earlier = app
+            .as_user(&viewer, "query($id: ID!, $b: String) { conversation(id: $id) { messages(last: 5, before: $b) { edges { node { body } } pageInfo { hasPreviousPage hasNextPage } } } }", json!({ "id": talk, "b": cursor }))
+            .await
+            .ok();
+        let messages = &earlier["conversation"]["messages"];
+        assert_eq!(messages["edges"].as_array().map(Vec::len), Some(1));
+        assert_eq!(messages["pageInfo"]["hasNextPage"], true);
+        app.as_user(&viewer, "query($id: ID!) { conversation(id: $id) { messages(first: 1, last: 1) { totalCount } } }", json!({ "id": talk }))
+            .await
+            .expect_code("BAD_USER_INPUT");
+
+        // VIEWERs read but do not write.
+        app.as_user(&viewer, "mutation($c: ID!) { startConversation(input: { contactId: $c, channel: SMS }) { id } }", json!({ "c": dana }))
+            .await
+            .expect_code("FORBIDDEN");
+        // Validation.
+        let empty = app
+            .as_user(&owner, "mutation($c: ID!) { postMessage(conversationId: $c, input: { author: CONTACT, body: \"   \" }) { id } }", json!({ "c": talk }))
+            .await
+            .expect_code("BAD_USER_INPUT");
+        assert_eq!(empty["errors"][0]["extensions"]["field"], "input.body");
+        let long = "x".repeat(10_001);
+        app.as_user(&owner, "mutation($c: ID!, $b: String!) { postMessage(conversationId: $c, input: { author: CONTACT, body: $b }) { id } }", json!({ "c": talk, "b": long }))
+            .await
+            .expect_code("BAD_USER_INPUT");
+
+        // Filters and lists.
+        let other = start(&app, &owner, &dana, "EMAIL").await;
+        let closed = app.as_user(&owner, "mutation($id: ID!) { closeConversation(id: $id) { status closedAt } }", json!({ "id": talk })).await.ok();
+        assert_eq!(closed["closeConversation"]["status"], "CLOSED");
+        let again = app.as_user(&owner, "mutation($id: ID!) { closeConversation(id: $id) { closedAt } }", json!({ "id": talk })).await.ok();
+        assert_eq!(again["closeConversation"]["closedAt"], closed["closeConversation"]["closedAt"]);
+        let refused = app
+            .as_user(&owner, "mutation($c: ID!) { postMessage(conversationId: $c, input: { author: CONTACT, body: \"still there?\" }) { id } }", json!({ "c": talk }))
+            .await
+            .expect_code("CONFLICT");
+        assert_eq!(refused["errors"][0]["extensions"]["field"], "conversationId");
+        let lists = app
+            .as_user(&owner, "query($c: ID) { open: conversations(filter: { status: OPEN }) { totalCount edges { node { id } } }
+                email: conversations(filter: { channel: EMAIL }) { totalCount }
+                dana: conversations(filter: { contactId: $c }) { totalCount edges { node { id } } } }", json!({ "c": dana }))
+            .await
+            .ok();
+        assert_eq!(lists["open"]["totalCount"], 1);
+        assert_eq!(lists["open"]["edges"][0]["node"]["id"], other.as_str());
+        assert_eq!(lists["email"]["totalCount"], 1);
+        assert_eq!(lists["dana"]["totalCount"], 2);
+        assert_eq!(lists["dana"]["edges"][0]["node"]["id"], other.as_str(), "newest first");
+        // Nested from the contact.
+        let nested = app
+            .as_user(&owner, "query($c: ID!) { contact(id: $c) { conversations(status: CLOSED) { totalCount edges { node { id } } } all: conversations(first: 1) { totalCount pageInfo { hasNextPage } } } }", json!({ "c": dana }))
+            .await
+            .ok();
+        assert_eq!(nested["contact"]["conversations"]["totalCount"], 1);
+        assert_eq!(nested["contact"]["conversations"]["edges"][0]["node"]["id"], talk.as_str());
+        assert_eq!(nested["contact"]["all"]["totalCount"], 2);
+        assert_eq!(nested["contact"]["all"]["pageInfo"]["hasNextPage"], true);
+
+        // Deleting the contact deletes its conversations and their messages.
+        app.as_user(&owner, "mutation($c: ID!) { deleteContact(id: $c) }", json!({ "c": dana })).await.ok();
+        assert_eq!(app.count_rows("SELECT count(*) FROM message").await, 0);
+        assert_eq!(app.count_rows("SELECT count(*) FROM conversation").await, 0);
+    }
+
+    async fn assignees_are_members_and_leave_with_them(app) {
+        let owner = app.sign_up("ann", "acme").await;
+        let member = app.join(&owner, "max", "MEMBER").await;
+        let dana = app.create_contact(&owner, "Dana", "dana@customer.example.com").await;
+        let data = app
+            .as_user(&owner, "mutation($c: ID!, $a: ID) { startConversation(input: { contactId: $c, channel: VOICE, assigneeId: $a }) { id assignee { userId name } } }", json!({ "c": dana, "a": member.user_id }))
+            .await
+            .ok();
+        let talk = data["startConversation"]["id"].as_str().expect("id").to_owned();
+        assert_eq!(data["startConversation"]["assignee"]["name"], "max");
+        let mine = app.as_user(&owner, "query($a: ID) { conversations(filter: { assigneeId: $a }) { totalCount } }", json!({ "a": member.user_id })).await.ok();
+        assert_eq!(mine["conversations"]["totalCount"], 1);
+        app.as_user(&owner, "mutation($u: ID!) { removeMember(userId: $u) }", json!({ "u": member.user_id })).await.ok();
+        let after = app.as_user(&owner, "query($id: ID!) { conversation(id: $id) { assigneeId assignee { name } } }", json!({ "id": talk })).await.ok();
+        assert_eq!(after["conversation"]["assigneeId"], Value::Null);
+        assert_eq!(after["conversation"]["assignee"], Value::Null);
+    }
+
+    async fn keys_reach_conversations_only_with_their_scopes(app) {
+        let owner = app.sign_up("ann", "acme").await;
+        let dana = app.create_contact(&owner, "Dana", "dana@customer.example.com").await;
+        let talk = start(&app, &owner, &dana, "WEB_CHAT").await;
+        post(&app, &owner, &talk, "AGENT", "Welcome!").await;
+        let (_, reader) = app.create_api_key(&owner, "reader", &["CONVERSATIONS_READ"]).await;
+        let (_, writer) = app.create_api_key(&owner, "writer", &["CONVERSATIONS_WRITE"]).await;
+        let (_, contacts) = app.create_api_key(&owner, "contacts", &["CONTACTS_READ", "CONTACTS_WRITE"]).await;
+
+        let read = "query($id: ID!) { conversation(id: $id) { id messages { edges { node { body author } } } } }";
+        let data = app.as_key(&reader, read, json!({ "id": talk })).await.ok();
+        assert_eq!(data["conversation"]["messages"]["edges"][0]["node"]["body"], "Welcome!");
+        for key in [&writer, &contacts] {
+            app.as_key(key, read, json!({ "id": talk })).await.expect_code("FORBIDDEN");
+            app.as_key(key, "{ conversations { totalCount } }", json!({})).await.expect_code("FORBIDDEN");
+        }
+        // A key never sees members, even as an assignee; a contact needs contacts:read.
+        let assignee = app.as_key(&reader, "query($id: ID!) { conversation(id: $id) { id assignee { name } } }", json!({ "id": talk })).await;
+        assert_eq!(assignee.code(), Some("FORBIDDEN"));
+        assert_eq!(assignee.body["data"]["conversation"]["id"], talk.as_str());
+        app.as_key(&reader, "query($id: ID!) { conversation(id: $id) { contact { name } } }", json!({ "id": talk }))
+            .await
+            .expect_code("FORBIDDEN");
+        let owner_field = app.as_key(&contacts, "query($id: ID!) { contact(id: $id) { name owner { name } } }", json!({ "id": dana })).await;
+        assert_eq!(owner_field.code(), Some("FORBIDDEN"));
+        assert_eq!(owner_field.body["data"]["contact"]["name"], "Dana");
+        app.as_key(&contacts, "query($id: ID!) { contact(id: $id) { conversations { totalCount } } }", json!({ "id": dana }))
+            .await
+            .expect_code("FORBIDDEN");
+
+        // Writing needs conversations:write; keys post CONTACT and AI messages only.
+        let started = app
+            .as_key(&writer, "mutation($c: ID!) { startConversation(input: { contactId: $c, channel: SMS }) { id } }", json!({ "c": dana }))
+            .await
+            .ok();
+        let by_key = started["startConversation"]["id"].as_str().expect("id").to_owned();
+        let posted = app
+            .as_key(&writer, "mutation($c: ID!) { postMessage(conversationId: $c, input: { author: CONTACT, body: \"hi from the widget\" }) { authorId } }", json!({ "c": by_key }))
+            .await
+            .ok();
+        assert_eq!(posted["postMessage"]["authorId"], Value::Null);
+        app.as_key(&writer, "mutation($c: ID!) { postMessage(conversationId: $c, input: { author: AGENT, body: \"pretending\" }) { id } }", json!({ "c": by_key }))
+            .await
+            .expect_code("FORBIDDEN");
+        app.as_key(&writer, "mutation($c: ID!, $a: ID) { startConversation(input: { contactId: $c, channel: SMS, assigneeId: $a }) { id } }", json!({ "c": dana, "a": owner.user_id }))
+            .await
+            .expect_code("FORBIDDEN");
+        app.as_key(&reader, "mutation($c: ID!) { closeConversation(id: $c) { id } }", json!({ "c": by_key }))
+            .await
+            .expect_code("FORBIDDEN");
+        app.as_key(&writer, "mutation($c: ID!) { closeConversation(id: $c) { status } }", json!({ "c": by_key }))
+            .await
+            .ok();
+    }
+
+    async fn contacts_carry_tags_external_ids_and_attributes(app) {
+        let owner = app.sign_up("ann", "acme").await;
+        let created = app
+            .as_user(&owner, "mutation { createContact(input: { name: \"Dana\", email: \"dana@customer.example.com\", externalId: \" crm-42 \", tags: [\"VIP\", \"vip\", \" newsletter \"], attributes: { plan: \"gold\", seats: 3 } }) { id externalId tags attributes owner { userId name } } }", json!({}))
+            .await
+            .ok();
+        let contact = &created["createContact"];
+        let id = contact["id"].as_str().expect("id").to_owned();
+        assert_eq!(contact["externalId"], "crm-42");
+        assert_eq!(contact["tags"], json!(["newsletter", "vip"]));
+        assert_eq!(contact["attributes"], json!({ "plan": "gold", "seats": 3 }));
+        assert_eq!(contact["owner"]["userId"], owner.user_id.as_str());
+        app.create_contact(&owner, "Eve", "eve@customer.example.com").await;
+
+        let duplicate = app
+            .as_user(&owner, "mutation { createContact(input: { name: \"Other\", externalId: \"crm-42\" }) { id } }", json!({}))
+            .await
+            .expect_code("CONFLICT");
+        assert_eq!(duplicate["errors"][0]["extensions"]["field"], "externalId");
+        for (input, field) in [
+            (json!({ "name": "x", "tags": [""] }), "tags"),
+            (json!({ "name": "x", "tags": ["t".repeat(65)] }), "tags"),
+            (json!({ "name": "x", "attributes": [1, 2] }), "attributes"),
+            (json!({ "name": "x", "attributes": { "big": "y".repeat(17_000) } }), "attributes"),
+            (json!({ "name": "x", "externalId": "e".repeat(201) }), "externalId"),
+        ] {
+            let body = app
+                .as_user(&owner, "mutation($i: CreateContactInput!) { createContact(input: $i) { id } }", json!({ "i": input }))
+                .await
+                .expect_code("BAD_USER_INPUT");
+            assert_eq!(body["errors"][0]["extensions"]["field"], field, "{body}");
+        }
+
+        let filtered = app
+            .as_user(&owner, "{ vip: contacts(filter: { tag: \"VIP\" }) { totalCount edges { node { name } } } later: contacts(filter: { createdFrom: \"2999-01-01T00:00:00Z\" }) { totalCount } earlier: contacts(filter: { createdTo: \"2999-01-01T00:00:00Z\" }) { totalCount } }", json!({}))
+            .await
+            .ok();
+        assert_eq!(filtered["vip"]["totalCount"], 1);
+        assert_eq!(filtered["vip"]["edges"][0]["node"]["name"], "Dana");
+        assert_eq!(filtered["later"]["totalCount"], 0);
+        assert_eq!(filtered["earlier"]["totalCount"], 2);
+
+        let updated = app
+            .as_user(&owner, "mutation($id: ID!) { updateContact(id: $id, input: { tags: [\"churn-risk\"], externalId: null, attributes: { plan: \"silver\" } }) { tags externalId attributes } }", json!({ "id": id }))
+            .await
+            .ok();
+        assert_eq!(updated["updateContact"]["tags"], json!(["churn-risk"]));
+        assert_eq!(updated["updateContact"]["externalId"], Value::Null);
+        assert_eq!(updated["updateContact"]["attributes"], json!({ "plan": "silver" }));
+    }
+
+    async fn identify_contact_finds_or_creates(app) {
+        let owner = app.sign_up("ann", "acme").await;
+        let (_, key) = app.create_api_key(&owner, "site", &["CONTACTS_WRITE", "CONTACTS_READ", "CONTACTS_READ_PII"]).await;
+        let identify = "mutation($i: IdentifyContactInput!) { identifyContact(input: $i) { created contact { id name email externalId tags attributes ownerId } } }";
+        let first = app
+            .as_key(&key, identify, json!({ "i": { "externalId": "visitor-7", "email": "Pat@Example.com", "tags": ["web"], "attributes": { "source": "ad", "step": 1 } } }))
+            .await
+            .ok();
+        let made = &first["identifyContact"];
+        assert_eq!(made["created"], true);
+        assert_eq!(made["contact"]["name"], "pat@example.com", "the email stands in for a missing name");
+        assert_eq!(made["contact"]["ownerId"], Value::Null);
+        let id = made["contact"]["id"].as_str().expect("id").to_owned();
+
+        // The same person again, by email only: updated, tags added, attributes merged.
+        let second = app
+            .as_key(&key, identify, json!({ "i": { "email": "pat@example.com", "name": "Pat", "tags": ["trial"], "attributes": { "step": 2, "source": null } } }))
+            .await
+            .ok();
+        let found = &second["identifyContact"];
+        assert_eq!(found["created"], false);
+        assert_eq!(found["contact"]["id"], id.as_str());
+        assert_eq!(found["contact"]["name"], "Pat");
+        assert_eq!(found["contact"]["externalId"], "visitor-7");
+        assert_eq!(found["contact"]["tags"], json!(["trial", "web"]));
+        assert_eq!(found["contact"]["attributes"], json!({ "step": 2 }));
+
+        // By external id only.
+        let third = app.as_key(&key, identify, json!({ "i": { "externalId": "visitor-7" } })).await.ok();
+        assert_eq!(third["identifyContact"]["contact"]["id"], id.as_str());
+        // Conflicting identities are refused, nothing changes.
+        app.create_contact(&owner, "Other", "other@example.com").await;
+        let clash = app
+            .as_key(&key, identify, json!({ "i": { "externalId": "visitor-7", "email": "other@example.com" } }))
+            .await
+            .expect_code("CONFLICT");
+        assert_eq!(clash["errors"][0]["extensions"]["field"], "input.email");
+        let neither = app.as_key(&key, identify, json!({ "i": { "name": "Nobody" } })).await.expect_code("BAD_USER_INPUT");
+        assert_eq!(neither["errors"][0]["extensions"]["field"], "input.externalId");
+        let (_, read_only) = app.create_api_key(&owner, "read", &["CONTACTS_READ"]).await;
+        app.as_key(&read_only, identify, json!({ "i": { "email": "new@example.com" } })).await.expect_code("FORBIDDEN");
+        let count = app.as_user(&owner, "{ contacts { totalCount } }", json!({})).await.ok();
+        assert_eq!(count["contacts"]["totalCount"], 2);
+    }
+}
+
+/// Builds `contacts` contacts, each owned by the owner, tagged, with two conversations of
+/// three messages, through aliased mutations (a few requests, not hundreds).
+async fn populate(app: &TestApp, owner: &Account, contacts: usize) {
+    let mut ids = Vec::new();
+    for chunk in (0..contacts).collect::<Vec<_>>().chunks(25) {
+        let fields: String = chunk
+            .iter()
+            .map(|n| format!("c{n}: createContact(input: {{ name: \"Contact {n}\", tags: [\"t{}\"] }}) {{ id }} ", n % 3))
+            .collect();
+        let data = app
+            .as_user(owner, &format!("mutation {{ {fields} }}"), json!({}))
+            .await
+            .ok();
+        ids.extend(
+            chunk
+                .iter()
+                .map(|n| data[format!("c{n}")]["id"].as_str().expect("id").to_owned()),
+        );
+    }
+    let mut conversations = Vec::new();
+    for chunk in ids.chunks(12) {
+        let fields: String = chunk
+            .iter()
+            .enumerate()
+            .flat_map(|(i, id)| {
+                [0, 1].map(|k| format!("v{i}_{k}: startConversation(input: {{ contactId: \"{id}\", channel: SMS }}) {{ id }} "))
+            })
+            .collect();
+        let data = app
+            .as_user(owner, &format!("mutation {{ {fields} }}"), json!({}))
+            .await
+            .ok();
+        conversations.extend(
+            data.as_object()
+                .expect("object")
+                .values()
+                .map(|v| v["id"].as_str().expect("id").to_owned()),
+        );
+    }
+    for chunk in conversations.chunks(16) {
+        let fields: String = chunk
+            .iter()
+            .enumerate()
+            .flat_map(|(i, id)| {
+                [0, 1, 2].map(|k| format!("m{i}_{k}: postMessage(conversationId: \"{id}\", input: {{ author: CONTACT, body: \"message {k}\" }}) {{ id }} "))
+            })
+            .collect();
+        app.as_user(owner, &format!("mutation {{ {fields} }}"), json!({}))
+            .await
+            .ok();
+    }
+}
+
+/// Each contact with its owner and the last five messages of its latest conversation.
+const DEEP: &str = "query($n: Int) { contacts(first: $n) { edges { node { id owner { name }
+    conversations(first: 1) { edges { node { messages(last: 5) { edges { node { body } } } } } } } } } }";
+/// Each contact with its owner, tags, and conversation counts (cheap enough for 100).
+const WIDE: &str =
+    "query($n: Int) { contacts(first: $n) { totalCount edges { node { id owner { name } tags
+    conversations(first: 1) { totalCount } } } } }";
+
+async fn statements_for_page(
+    app: &TestApp,
+    owner: &Account,
+    query: &str,
+    first: usize,
+) -> (usize, Value) {
+    app.statements.watch();
+    let data = app.as_user(owner, query, json!({ "n": first })).await.ok();
+    let seen = app.statements.take();
+    let own: Vec<&String> = seen
+        .iter()
+        .filter(|sql| !sql.contains("outbox") && !sql.contains("api_key"))
+        .collect();
+    (own.len(), data)
+}
+
+async fn nested_pages_cost_a_constant_number_of_statements(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let owner = app.sign_up("ann", "acme").await;
+    populate(&app, &owner, 100).await;
+    let (ten, data) = statements_for_page(&app, &owner, DEEP, 10).await;
+    let edges = data["contacts"]["edges"].as_array().expect("edges");
+    assert_eq!(edges.len(), 10);
+    let node = &edges[0]["node"];
+    assert_eq!(node["owner"]["name"], "ann");
+    let messages = &node["conversations"]["edges"][0]["node"]["messages"]["edges"];
+    assert_eq!(messages.as_array().map(Vec::len), Some(3));
+    assert_eq!(messages[2]["node"]["body"], "message 2");
+    let (fifty, data) = statements_for_page(&app, &owner, DEEP, 50).await;
+    assert_eq!(data["contacts"]["edges"].as_array().map(Vec::len), Some(50));
+    assert_eq!(
+        ten, fifty,
+        "a page of 50 contacts costs as many statements as a page of 10"
+    );
+    assert!(ten <= 12, "a small constant: {ten} statements");
+
+    let (ten, _) = statements_for_page(&app, &owner, WIDE, 10).await;
+    let (hundred, data) = statements_for_page(&app, &owner, WIDE, 100).await;
+    assert_eq!(
+        data["contacts"]["edges"].as_array().map(Vec::len),
+        Some(100)
+    );
+    assert_eq!(
+        data["contacts"]["edges"][99]["node"]["conversations"]["totalCount"],
+        2
+    );
+    assert_eq!(
+        ten, hundred,
+        "a page of 100 costs as many statements as a page of 10"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nested_pages_cost_a_constant_number_of_statements_sqlite() {
+    nested_pages_cost_a_constant_number_of_statements(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nested_pages_cost_a_constant_number_of_statements_postgres() {
+    nested_pages_cost_a_constant_number_of_statements(Backend::Postgres).await;
+}
