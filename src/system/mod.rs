@@ -6,6 +6,7 @@
 //! organization is reported and the others go on.
 
 mod purge;
+pub mod summarize;
 
 use async_graphql::{Context, Enum, Guard, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -24,6 +25,9 @@ pub enum SystemJob {
     /// Deletes what has expired: ended sessions and their refresh tokens, used or expired
     /// password resets, delivered mail, and long-expired or revoked invitations.
     PurgeExpired,
+    /// Fills the missing summaries of closed conversations (up to 500 per organization
+    /// and run), with the built-in extractive summarizer.
+    SummarizeConversations,
 }
 
 /// What one step of a job did.
@@ -81,6 +85,7 @@ pub async fn run(db: &Database, job: SystemJob) -> AppResult<SystemJobReport> {
     let started_at = Utc::now();
     let (processed, error) = step(match job {
         SystemJob::PurgeExpired => purge::platform(db).await,
+        SystemJob::SummarizeConversations => Ok(0),
     });
     let platform = JobStep {
         processed,
@@ -91,6 +96,9 @@ pub async fn run(db: &Database, job: SystemJob) -> AppResult<SystemJobReport> {
     for organization in purge::organization_ids(db).await? {
         let (processed, error) = step(match job {
             SystemJob::PurgeExpired => purge::organization(db, organization).await,
+            SystemJob::SummarizeConversations => {
+                summarize::organization(db, organization, &summarize::Extractive).await
+            }
         });
         organizations.push(OrganizationJobResult {
             organization_id: ID(organization.to_string()),

@@ -421,3 +421,93 @@ async fn nested_pages_cost_a_constant_number_of_statements_sqlite() {
 async fn nested_pages_cost_a_constant_number_of_statements_postgres() {
     nested_pages_cost_a_constant_number_of_statements(Backend::Postgres).await;
 }
+
+async fn closed_conversations_get_summaries(backend: Backend) {
+    const SECRET: &str = "operators-only-secret-value";
+    let app = TestApp::spawn_with(backend, |config| {
+        config.cron_secret = Some(SECRET.parse().expect("secret"))
+    })
+    .await;
+    let acme = app.sign_up("ann", "acme").await;
+    let bobco = app.sign_up("bob", "bobco").await;
+    let dana = app
+        .create_contact(&acme, "Dana", "dana@customer.example.com")
+        .await;
+    let closed = start(&app, &acme, &dana, "WEB_CHAT").await;
+    post(&app, &acme, &closed, "CONTACT", "Where is my order?").await;
+    post(&app, &acme, &closed, "AI", "It ships tomorrow.").await;
+    app.as_user(
+        &acme,
+        "mutation($id: ID!) { closeConversation(id: $id) { id } }",
+        json!({ "id": closed }),
+    )
+    .await
+    .ok();
+    let open = start(&app, &acme, &dana, "SMS").await;
+    post(&app, &acme, &open, "CONTACT", "Still talking").await;
+    let eve = app
+        .create_contact(&bobco, "Eve", "eve@customer.example.com")
+        .await;
+    let silent = start(&app, &bobco, &eve, "EMAIL").await;
+    app.as_user(
+        &bobco,
+        "mutation($id: ID!) { closeConversation(id: $id) { id } }",
+        json!({ "id": silent }),
+    )
+    .await
+    .ok();
+
+    let run = "mutation { runSystemJob(job: SUMMARIZE_CONVERSATIONS) { job failures organizations { organizationId processed failed } } }";
+    let report = app.graphql(Some(SECRET), None, run, json!({})).await.ok();
+    assert_eq!(report["runSystemJob"]["failures"], 0);
+    let processed: std::collections::HashMap<String, u64> = report["runSystemJob"]["organizations"]
+        .as_array()
+        .expect("organizations")
+        .iter()
+        .map(|o| {
+            (
+                o["organizationId"].as_str().expect("id").to_owned(),
+                o["processed"].as_u64().expect("n"),
+            )
+        })
+        .collect();
+    assert_eq!(processed[&acme.organization_id], 1);
+    assert_eq!(processed[&bobco.organization_id], 1);
+
+    let read = "query($id: ID!) { conversation(id: $id) { summary } }";
+    let summary = app.as_user(&acme, read, json!({ "id": closed })).await.ok();
+    assert_eq!(
+        summary["conversation"]["summary"],
+        "2 messages (1 from the contact, 0 from agents, 1 from the AI). Opened with: \"Where is my order?\" Last: \"It ships tomorrow.\""
+    );
+    let untouched = app.as_user(&acme, read, json!({ "id": open })).await.ok();
+    assert_eq!(
+        untouched["conversation"]["summary"],
+        Value::Null,
+        "open conversations wait"
+    );
+    let empty = app
+        .as_user(&bobco, read, json!({ "id": silent }))
+        .await
+        .ok();
+    assert_eq!(empty["conversation"]["summary"], "Closed without messages.");
+    // A second run finds nothing left to do.
+    let again = app.graphql(Some(SECRET), None, run, json!({})).await.ok();
+    let total: u64 = again["runSystemJob"]["organizations"]
+        .as_array()
+        .expect("organizations")
+        .iter()
+        .map(|o| o["processed"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(total, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_conversations_get_summaries_sqlite() {
+    closed_conversations_get_summaries(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_conversations_get_summaries_postgres() {
+    closed_conversations_get_summaries(Backend::Postgres).await;
+}
