@@ -11,6 +11,7 @@ mod m20261123_000001_platform_tables;
 mod m20261123_000002_tenant_tables;
 mod m20261123_000003_teams;
 mod m20261123_000004_api_keys;
+mod m20261123_000005_channels;
 pub mod security;
 
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_tenant_tables::Migration),
             Box::new(m20261123_000003_teams::Migration),
             Box::new(m20261123_000004_api_keys::Migration),
+            Box::new(m20261123_000005_channels::Migration),
         ]
     }
 }
