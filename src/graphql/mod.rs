@@ -1,6 +1,6 @@
 //! Schema assembly, guards, limits, pagination and the GraphQL-over-HTTP endpoint. The
 //! fields themselves live with their capability (`sessions/`, `organizations/`,
-//! `contacts/`).
+//! `channels/`, `contacts/`, …).
 
 pub mod graphiql;
 pub mod guards;
@@ -19,6 +19,7 @@ use crate::auth::api_keys::ApiKeys;
 use crate::auth::password::PasswordHasherPool;
 use crate::auth::throttle::Throttle;
 use crate::auth::tokens::TokenService;
+use crate::channels::{ChannelMutation, ChannelQuery, CredentialSealer};
 use crate::config::QueryLimits;
 use crate::contacts::{ContactMutation, ContactQuery};
 use crate::error::AppError;
@@ -39,6 +40,7 @@ pub struct QueryRoot(
     MemberQuery,
     InvitationQuery,
     ApiKeyQuery,
+    ChannelQuery,
     ContactQuery,
     AuditQuery,
 );
@@ -53,6 +55,7 @@ pub struct MutationRoot(
     MemberMutation,
     InvitationMutation,
     ApiKeyMutation,
+    ChannelMutation,
     ContactMutation,
     SystemMutation,
 );
@@ -73,6 +76,11 @@ pub struct Services {
     pub api_keys: Arc<ApiKeys>,
     /// How long a rotated key's previous secret keeps working by default.
     pub rotation_grace: Duration,
+    /// Seals channel credentials with the master key.
+    pub channel_credentials: CredentialSealer,
+    /// What the AI agent follows where neither its channel nor its organization has
+    /// instructions.
+    pub default_agent_instructions: String,
 }
 
 impl Services {
