@@ -28,6 +28,11 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// What the AI agent is told when neither its channel nor its organization says more.
+pub const DEFAULT_AGENT_INSTRUCTIONS: &str = "You are a helpful assistant for this organization: \
+answer politely and briefly, never invent facts, and offer to connect the person with a human \
+when you cannot help.";
+
 /// Where the data lives.
 #[derive(Clone, Debug, clap::Args)]
 pub struct DatabaseConfig {
@@ -132,6 +137,15 @@ pub struct ServeConfig {
     /// Seats of a new organization (members plus open invitations).
     #[arg(long, env = "TENANTGATE_DEFAULT_SEAT_LIMIT", default_value_t = 10)]
     pub default_seat_limit: i32,
+
+    /// The AI agent's instructions on channels where neither the channel nor the
+    /// organization gives any.
+    #[arg(
+        long,
+        env = "TENANTGATE_DEFAULT_AGENT_INSTRUCTIONS",
+        default_value = DEFAULT_AGENT_INSTRUCTIONS
+    )]
+    pub default_agent_instructions: String,
 
     /// Log-in attempts allowed per account per minute.
     #[arg(
@@ -326,6 +340,7 @@ impl ServeConfig {
             mail_from: "tenantgate <no-reply@localhost>".into(),
             mail_retry_secs: 10,
             default_seat_limit: 10,
+            default_agent_instructions: DEFAULT_AGENT_INSTRUCTIONS.into(),
             login_attempts_per_account: 10,
             login_attempts_per_address: 30,
             trusted_proxy_hops: 0,

@@ -4,11 +4,13 @@
 //! The request path: [`server`] (HTTP, limits) → [`auth`] (who is calling) → [`tenant`]
 //! (the guard: organization, role, the request's transaction) → [`graphql`] (schema,
 //! limits, error codes) → the capability folders ([`sessions`], [`organizations`],
-//! [`members`], [`invitations`], [`api_keys`], [`contacts`], [`audit`], [`system`]).
+//! [`members`], [`invitations`], [`api_keys`], [`channels`], [`contacts`], [`audit`],
+//! [`system`]).
 
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod channels;
 pub mod cli;
 pub mod config;
 pub mod contacts;

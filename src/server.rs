@@ -24,6 +24,7 @@ use crate::auth::password::PasswordHasherPool;
 use crate::auth::secrets::MasterKey;
 use crate::auth::throttle::Throttle;
 use crate::auth::tokens::TokenService;
+use crate::channels::CredentialSealer;
 use crate::config::{QueryLimits, ServeConfig};
 use crate::graphql::{self, AppSchema, Services};
 use crate::mail::Mailer;
@@ -67,6 +68,7 @@ impl Application {
         tenant::migrate(&db).await?;
         let master = master_key(&config, db.is_postgres())?;
         let keys = Arc::new(KeyStore::load_or_create(db.clone(), master.clone()).await?);
+        let channel_credentials = CredentialSealer::new(master.clone());
         let mailer = Mailer::new(
             db.clone(),
             master,
@@ -113,6 +115,8 @@ impl Application {
             rotation_grace: std::time::Duration::from_secs(
                 config.api_keys.api_key_rotation_grace_secs,
             ),
+            channel_credentials,
+            default_agent_instructions: config.default_agent_instructions.clone(),
         });
         let mut background = vec![mailer.spawn_dispatcher(), {
             let services = services.clone();

@@ -11,8 +11,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     pub contact_id: Uuid,
-    /// `web_chat`, `whatsapp`, `sms`, `voice` or `email`.
-    pub channel: String,
+    pub channel: crate::ChannelKind,
     /// `open` or `closed`.
     pub status: String,
     /// The member handling it, if any.

@@ -8,6 +8,7 @@
 
 pub mod api_key;
 pub mod audit_log;
+pub mod channel_config;
 pub mod contact;
 pub mod contact_tag;
 pub mod conversation;
@@ -23,5 +24,6 @@ pub mod session;
 pub mod signing_key;
 pub mod user;
 
+pub use channel_config::ChannelKind;
 pub use organization::OrganizationStatus;
 pub use role::Role;

@@ -17,6 +17,8 @@ pub struct Model {
     pub plan: String,
     /// Members plus open invitations never exceed this.
     pub seat_limit: i32,
+    /// The AI agent's default instructions for every channel that has none of its own.
+    pub agent_instructions: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

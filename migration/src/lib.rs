@@ -11,6 +11,7 @@ mod m20261123_000001_platform_tables;
 mod m20261123_000002_tenant_tables;
 mod m20261123_000003_teams;
 mod m20261123_000004_api_keys;
+mod m20261123_000005_channels;
 mod m20261123_000006_conversations;
 pub mod security;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_tenant_tables::Migration),
             Box::new(m20261123_000003_teams::Migration),
             Box::new(m20261123_000004_api_keys::Migration),
+            Box::new(m20261123_000005_channels::Migration),
             Box::new(m20261123_000006_conversations::Migration),
         ]
     }

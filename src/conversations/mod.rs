@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::auth::api_keys::Scope;
+pub use crate::channels::ChannelKind;
 use crate::contacts::Contact;
 use crate::error::GqlResult;
 use crate::graphql::ContextExt;
@@ -19,39 +20,6 @@ use crate::graphql::pagination::{Page, nested_page, nested_request};
 use crate::members::Member;
 use crate::tenant::PerParent;
 use entity::{Role, conversation, message};
-
-/// A channel an organization talks to its contacts on.
-#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ChannelKind {
-    WebChat,
-    Whatsapp,
-    Sms,
-    Voice,
-    Email,
-}
-
-impl ChannelKind {
-    /// As stored.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChannelKind::WebChat => "web_chat",
-            ChannelKind::Whatsapp => "whatsapp",
-            ChannelKind::Sms => "sms",
-            ChannelKind::Voice => "voice",
-            ChannelKind::Email => "email",
-        }
-    }
-
-    fn from_stored(stored: &str) -> ChannelKind {
-        match stored {
-            "whatsapp" => ChannelKind::Whatsapp,
-            "sms" => ChannelKind::Sms,
-            "voice" => ChannelKind::Voice,
-            "email" => ChannelKind::Email,
-            _ => ChannelKind::WebChat,
-        }
-    }
-}
 
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConversationStatus {
@@ -125,7 +93,7 @@ impl From<conversation::Model> for Conversation {
     fn from(model: conversation::Model) -> Self {
         Conversation {
             id: ID(model.id.to_string()),
-            channel: ChannelKind::from_stored(&model.channel),
+            channel: model.channel.into(),
             status: if model.status == "closed" {
                 ConversationStatus::Closed
             } else {

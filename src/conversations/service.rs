@@ -29,7 +29,8 @@ pub async fn list(
         select = select.filter(conversation::Column::Status.eq(status.as_str()));
     }
     if let Some(channel) = filter.channel {
-        select = select.filter(conversation::Column::Channel.eq(channel.as_str()));
+        select =
+            select.filter(conversation::Column::Channel.eq(entity::ChannelKind::from(channel)));
     }
     if let Some(contact) = &filter.contact_id {
         select = select
@@ -71,7 +72,7 @@ pub async fn start(db: &TenantDb, input: StartConversationInput) -> AppResult<co
             organization_id: NotSet,
             id: Set(Uuid::now_v7()),
             contact_id: Set(contact.id),
-            channel: Set(input.channel.as_str().to_owned()),
+            channel: Set(input.channel.into()),
             status: Set("open".to_owned()),
             assignee_id: Set(assignee),
             summary: Set(None),

@@ -1,6 +1,6 @@
 //! Schema assembly, guards, limits, pagination and the GraphQL-over-HTTP endpoint. The
 //! fields themselves live with their capability (`sessions/`, `organizations/`,
-//! `contacts/`).
+//! `channels/`, `contacts/`, …).
 
 pub mod graphiql;
 pub mod guards;
@@ -20,6 +20,7 @@ use crate::auth::api_keys::ApiKeys;
 use crate::auth::password::PasswordHasherPool;
 use crate::auth::throttle::Throttle;
 use crate::auth::tokens::TokenService;
+use crate::channels::{ChannelMutation, ChannelQuery, CredentialSealer};
 use crate::config::QueryLimits;
 use crate::contacts::{ContactMutation, ContactQuery};
 use crate::conversations::{ConversationMutation, ConversationQuery};
@@ -41,6 +42,7 @@ pub struct QueryRoot(
     MemberQuery,
     InvitationQuery,
     ApiKeyQuery,
+    ChannelQuery,
     ContactQuery,
     ConversationQuery,
     AuditQuery,
@@ -56,6 +58,7 @@ pub struct MutationRoot(
     MemberMutation,
     InvitationMutation,
     ApiKeyMutation,
+    ChannelMutation,
     ContactMutation,
     ConversationMutation,
     SystemMutation,
@@ -77,6 +80,11 @@ pub struct Services {
     pub api_keys: Arc<ApiKeys>,
     /// How long a rotated key's previous secret keeps working by default.
     pub rotation_grace: Duration,
+    /// Seals channel credentials with the master key.
+    pub channel_credentials: CredentialSealer,
+    /// What the AI agent follows where neither its channel nor its organization has
+    /// instructions.
+    pub default_agent_instructions: String,
 }
 
 impl Services {

@@ -1,6 +1,8 @@
 //! Platform tables: users, the organization directory, sessions and refresh tokens.
-//! Nothing here reads another organization's tenant rows: memberships are only read for
-//! the signed-in user (PostgreSQL's `own_memberships` policy says the same).
+//! Memberships are only read for the signed-in user (PostgreSQL's `own_memberships`
+//! policy says the same). Another organization's tenant rows are reached through narrow
+//! doors only, each inside that organization: an invitation by its token, and the public
+//! part of a channel by the organization's slug.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -9,7 +11,7 @@ use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction,
-    DbBackend, EntityTrait, QueryFilter, QueryOrder, Statement,
+    DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 use uuid::Uuid;
 
@@ -20,8 +22,8 @@ use crate::auth::tokens::{hash_opaque_token, new_opaque_token};
 use crate::error::{AppError, AppResult};
 use crate::tenant::ClientInfo;
 use entity::{
-    OrganizationStatus, Role, invitation, membership, organization, outbox, password_reset,
-    refresh_token, session, user,
+    ChannelKind, OrganizationStatus, Role, channel_config, invitation, membership, organization,
+    outbox, password_reset, refresh_token, session, user,
 };
 
 /// Prefix of refresh tokens, so a leaked one is recognisable in logs and scanners.
@@ -226,6 +228,7 @@ impl GlobalDb {
             status: Set(OrganizationStatus::Trial),
             plan: Set("free".to_owned()),
             seat_limit: Set(seat_limit),
+            agent_instructions: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
         }
@@ -276,6 +279,65 @@ impl GlobalDb {
             .await?;
         scope.leave().await?;
         Ok(found.map(VerifiedInvitation))
+    }
+
+    /// The public part of one organization's channel (what a web chat widget shows
+    /// before anyone signs in), looked up by the organization's slug: `None` when the
+    /// organization or its channel does not exist. Only `enabled` and `settings` are
+    /// read; the channel's instructions, provider, model and credentials never leave
+    /// the database on this path.
+    ///
+    /// On PostgreSQL the read runs inside the organization under row-level security,
+    /// through the database function `public_channel_config`, which binds that one
+    /// statement to the organization and restores the request's binding when it returns
+    /// (and which answers only the public columns). Entering the organization with
+    /// [`enter_organization`](Self::enter_organization) would leave the request bound to
+    /// it across several statements; that suits mutations, whose fields run one at a
+    /// time, but the fields of a query run concurrently on the request's transaction, and
+    /// a statement of another field landing in between would read under this binding.
+    /// One statement rules that out by construction.
+    pub async fn public_channel_config(
+        &self,
+        organization_slug: &str,
+        kind: ChannelKind,
+    ) -> AppResult<Option<PublicChannel>> {
+        let Some(organization) = self.find_organization_by_slug(organization_slug).await? else {
+            return Ok(None);
+        };
+        let found = if self.db.is_postgres() {
+            let row = self
+                .tx()
+                .query_one_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "SELECT enabled, settings FROM public_channel_config($1, $2)",
+                    [organization.id.into(), kind.into()],
+                ))
+                .await?;
+            match row {
+                Some(row) => Some((
+                    row.try_get::<bool>("", "enabled")?,
+                    row.try_get::<String>("", "settings")?,
+                )),
+                None => None,
+            }
+        } else {
+            channel_config::Entity::find()
+                .select_only()
+                .columns([
+                    channel_config::Column::Enabled,
+                    channel_config::Column::Settings,
+                ])
+                .filter(channel_config::Column::OrganizationId.eq(organization.id))
+                .filter(channel_config::Column::Kind.eq(kind))
+                .into_tuple::<(bool, String)>()
+                .one(self.tx())
+                .await?
+        };
+        Ok(found.map(|(enabled, settings)| PublicChannel {
+            kind,
+            enabled,
+            settings,
+        }))
     }
 
     /// Binds the request to the organization of an invitation being accepted, acting as
@@ -610,6 +672,14 @@ impl VerifiedInvitation {
     pub fn invitation(&self) -> &invitation::Model {
         &self.0
     }
+}
+
+/// The public part of a channel configuration: see [`GlobalDb::public_channel_config`].
+pub struct PublicChannel {
+    pub kind: ChannelKind,
+    pub enabled: bool,
+    /// The channel's settings, a JSON object as text.
+    pub settings: String,
 }
 
 /// An email ready for the outbox, its body already sealed.

@@ -28,8 +28,8 @@ pub use context::{
 };
 pub use database::{Database, StatementLog, SystemTransaction, connect, migrate};
 pub use global::{
-    GlobalDb, IssuedSession, MembershipWithOrganization, OrganizationScope, RefreshOutcome,
-    SealedMail, VerifiedInvitation,
+    GlobalDb, IssuedSession, MembershipWithOrganization, OrganizationScope, PublicChannel,
+    RefreshOutcome, SealedMail, VerifiedInvitation,
 };
 pub use outbox::OutboxMail;
 pub use scoped::{

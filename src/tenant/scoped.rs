@@ -13,8 +13,8 @@ use uuid::Uuid;
 use crate::auth::api_keys::Scopes;
 use crate::error::{AppError, AppResult};
 use entity::{
-    OrganizationStatus, Role, api_key, audit_log, contact, contact_tag, conversation, invitation,
-    membership, message, organization, user,
+    ChannelKind, OrganizationStatus, Role, api_key, audit_log, channel_config, contact,
+    contact_tag, conversation, invitation, membership, message, organization, user,
 };
 
 /// A table whose rows belong to one organization: it names its `organization_id` column
@@ -22,14 +22,21 @@ use entity::{
 pub trait TenantEntity: EntityTrait {
     /// What a client calls one row, for `NOT_FOUND` messages.
     const LABEL: &'static str;
+    /// The type of the column that identifies a row within the organization (a UUID for
+    /// most tables; the channel kind for channel configurations).
+    type Id: Into<sea_orm::Value> + Send;
     fn organization_column() -> Self::Column;
     fn id_column() -> Self::Column;
 }
 
 macro_rules! tenant_entity {
     ($module:ident, $label:literal, $id:ident) => {
+        tenant_entity!($module, $label, $id: Uuid);
+    };
+    ($module:ident, $label:literal, $id:ident: $id_type:ty) => {
         impl TenantEntity for $module::Entity {
             const LABEL: &'static str = $label;
+            type Id = $id_type;
             fn organization_column() -> Self::Column {
                 $module::Column::OrganizationId
             }
@@ -48,6 +55,7 @@ tenant_entity!(api_key, "API key", Id);
 tenant_entity!(contact_tag, "contact", ContactId);
 tenant_entity!(conversation, "conversation", Id);
 tenant_entity!(message, "message", Id);
+tenant_entity!(channel_config, "channel configuration", Kind: ChannelKind);
 
 /// Why an API key is refused a field that has no scope for keys.
 pub const API_KEYS_REFUSED: &str =
@@ -252,15 +260,25 @@ impl TenantDb {
     }
 
     /// The row with this id, or `NOT_FOUND` (also for other organizations' ids).
-    pub async fn get<E: TenantEntity>(&self, id: Uuid) -> AppResult<E::Model>
+    pub async fn get<E: TenantEntity>(&self, id: E::Id) -> AppResult<E::Model>
     where
         E::Model: Send + Sync,
     {
-        self.find::<E>()
-            .filter(E::id_column().eq(id))
-            .one(self.tx())
+        self.lookup::<E>(id)
             .await?
             .ok_or(AppError::not_found(E::LABEL))
+    }
+
+    /// The row with this id, if this organization has one.
+    pub async fn lookup<E: TenantEntity>(&self, id: E::Id) -> AppResult<Option<E::Model>>
+    where
+        E::Model: Send + Sync,
+    {
+        Ok(self
+            .find::<E>()
+            .filter(E::id_column().eq(id))
+            .one(self.tx())
+            .await?)
     }
 
     /// Inserts a row into this organization (its `organization_id` is set here).
@@ -330,7 +348,7 @@ impl TenantDb {
     }
 
     /// Deletes the row with this id, or `NOT_FOUND`.
-    pub async fn delete<E: TenantEntity>(&self, id: Uuid) -> Result<(), WriteError> {
+    pub async fn delete<E: TenantEntity>(&self, id: E::Id) -> Result<(), WriteError> {
         self.ensure_writable()?;
         let result = E::delete_many()
             .filter(E::organization_column().eq(self.organization_id))
@@ -365,13 +383,14 @@ impl TenantDb {
             .ok_or(AppError::not_found("organization"))
     }
 
-    /// Changes the organization's own row: name and slug (refused while read-only) and the
-    /// billing fields (`status`, `plan`, `seat_limit`: what reactivates it).
+    /// Changes the organization's own row: its settings (name, slug, agent instructions;
+    /// refused while read-only) and the billing fields (`status`, `plan`, `seat_limit`:
+    /// what reactivates it).
     pub async fn update_organization(
         &self,
         changes: OrganizationChanges,
     ) -> Result<(organization::Model, organization::Model), WriteError> {
-        if changes.name.is_some() || changes.slug.is_some() {
+        if changes.changes_settings() {
             self.ensure_writable()?;
         }
         let before = self.organization().await?;
@@ -390,6 +409,9 @@ impl TenantDb {
         }
         if let Some(seat_limit) = changes.seat_limit {
             row.seat_limit = Set(seat_limit);
+        }
+        if let Some(instructions) = changes.agent_instructions {
+            row.agent_instructions = Set(instructions);
         }
         row.updated_at = Set(Utc::now());
         match row.update(self.tx()).await {
@@ -521,4 +543,14 @@ pub struct OrganizationChanges {
     pub status: Option<OrganizationStatus>,
     pub plan: Option<String>,
     pub seat_limit: Option<i32>,
+    /// `Some(None)` clears the default agent instructions.
+    pub agent_instructions: Option<Option<String>>,
+}
+
+impl OrganizationChanges {
+    /// Whether anything but the billing fields changes (those alone may reactivate a
+    /// read-only organization; everything else is refused while it is read-only).
+    fn changes_settings(&self) -> bool {
+        self.name.is_some() || self.slug.is_some() || self.agent_instructions.is_some()
+    }
 }

@@ -311,7 +311,7 @@ on_both_databases! {
         let open = [
             "contacts", "contact", "createContact", "updateContact", "deleteContact", "identifyContact",
             "conversations", "conversation", "startConversation", "postMessage", "closeConversation",
-            "organizationBySlug",
+            "organizationBySlug", "channelConfigs", "channelConfig", "agentInstructions", "publicChannelConfig",
         ];
         let refused: Vec<(&str, String)> = vec![
             ("me", "{ me { user { id } } }".into()),
@@ -345,6 +345,10 @@ on_both_databases! {
             ("rotateApiKey", format!("mutation {{ rotateApiKey(id: \"{key_id}\") {{ secret }} }}")),
             ("revokeApiKey", format!("mutation {{ revokeApiKey(id: \"{key_id}\") {{ id }} }}")),
             ("runSystemJob", "mutation { runSystemJob(job: PURGE_EXPIRED) { job } }".into()),
+            ("upsertChannelConfig", "mutation { upsertChannelConfig(kind: WEB_CHAT, input: { enabled: true, provider: \"p\", model: \"m\" }) { kind } }".into()),
+            ("setChannelCredentials", "mutation { setChannelCredentials(kind: WEB_CHAT, credentials: { token: \"t\" }) { kind } }".into()),
+            ("deleteChannelConfig", "mutation { deleteChannelConfig(kind: WEB_CHAT) }".into()),
+            ("updateAgentInstructions", "mutation { updateAgentInstructions(instructions: \"x\") { source } }".into()),
         ];
 
         let schema = app

@@ -7,6 +7,7 @@ mod accounts;
 mod api_keys;
 mod architecture;
 mod auth;
+mod channels;
 mod cli;
 mod contacts;
 mod conversations;
