@@ -4,7 +4,8 @@
 //! The request path: [`server`] (HTTP, limits) → [`auth`] (who is calling) → [`tenant`]
 //! (the guard: organization, role, the request's transaction) → [`graphql`] (schema,
 //! limits, error codes) → the capability folders ([`sessions`], [`organizations`],
-//! [`members`], [`invitations`], [`api_keys`], [`contacts`], [`audit`], [`system`]).
+//! [`members`], [`invitations`], [`api_keys`], [`contacts`], [`events`], [`audit`],
+//! [`system`]).
 
 pub mod api_keys;
 pub mod audit;
@@ -13,6 +14,7 @@ pub mod cli;
 pub mod config;
 pub mod contacts;
 pub mod error;
+pub mod events;
 pub mod graphql;
 pub mod input;
 pub mod invitations;

@@ -11,6 +11,7 @@ pub mod audit_log;
 pub mod contact;
 pub mod contact_tag;
 pub mod conversation;
+pub mod event;
 pub mod invitation;
 pub mod membership;
 pub mod message;
@@ -23,5 +24,6 @@ pub mod session;
 pub mod signing_key;
 pub mod user;
 
+pub use event::EventKind;
 pub use organization::OrganizationStatus;
 pub use role::Role;

@@ -17,6 +17,8 @@ pub struct Model {
     pub plan: String,
     /// Members plus open invitations never exceed this.
     pub seat_limit: i32,
+    /// Events older than this many days are deleted (`ENFORCE_RETENTION`) and refused.
+    pub event_retention_days: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

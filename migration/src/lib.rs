@@ -12,6 +12,7 @@ mod m20261123_000002_tenant_tables;
 mod m20261123_000003_teams;
 mod m20261123_000004_api_keys;
 mod m20261123_000006_conversations;
+mod m20261123_000007_events;
 pub mod security;
 
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_teams::Migration),
             Box::new(m20261123_000004_api_keys::Migration),
             Box::new(m20261123_000006_conversations::Migration),
+            Box::new(m20261123_000007_events::Migration),
         ]
     }
 }

@@ -1,6 +1,6 @@
 //! Schema assembly, guards, limits, pagination and the GraphQL-over-HTTP endpoint. The
 //! fields themselves live with their capability (`sessions/`, `organizations/`,
-//! `contacts/`).
+//! `contacts/`, `events/`, …).
 
 pub mod graphiql;
 pub mod guards;
@@ -22,6 +22,7 @@ use crate::auth::tokens::TokenService;
 use crate::config::QueryLimits;
 use crate::contacts::{ContactMutation, ContactQuery};
 use crate::error::AppError;
+use crate::events::{EventMutation, EventQuery};
 use crate::invitations::{InvitationMutation, InvitationQuery};
 use crate::mail::Mailer;
 use crate::members::{MemberMutation, MemberQuery};
@@ -40,6 +41,7 @@ pub struct QueryRoot(
     InvitationQuery,
     ApiKeyQuery,
     ContactQuery,
+    EventQuery,
     AuditQuery,
 );
 
@@ -54,6 +56,7 @@ pub struct MutationRoot(
     InvitationMutation,
     ApiKeyMutation,
     ContactMutation,
+    EventMutation,
     SystemMutation,
 );
 

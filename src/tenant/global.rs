@@ -226,6 +226,8 @@ impl GlobalDb {
             status: Set(OrganizationStatus::Trial),
             plan: Set("free".to_owned()),
             seat_limit: Set(seat_limit),
+            // The migration's default (365 days) is the one place that number lives.
+            event_retention_days: sea_orm::ActiveValue::NotSet,
             created_at: Set(now),
             updated_at: Set(now),
         }

@@ -13,8 +13,8 @@ use uuid::Uuid;
 use crate::auth::api_keys::Scopes;
 use crate::error::{AppError, AppResult};
 use entity::{
-    OrganizationStatus, Role, api_key, audit_log, contact, contact_tag, conversation, invitation,
-    membership, message, organization, user,
+    OrganizationStatus, Role, api_key, audit_log, contact, contact_tag, conversation, event,
+    invitation, membership, message, organization, user,
 };
 
 /// A table whose rows belong to one organization: it names its `organization_id` column
@@ -48,6 +48,7 @@ tenant_entity!(api_key, "API key", Id);
 tenant_entity!(contact_tag, "contact", ContactId);
 tenant_entity!(conversation, "conversation", Id);
 tenant_entity!(message, "message", Id);
+tenant_entity!(event, "event", Id);
 
 /// Why an API key is refused a field that has no scope for keys.
 pub const API_KEYS_REFUSED: &str =
@@ -347,13 +348,17 @@ impl TenantDb {
             .ok_or(AppError::not_found("organization"))
     }
 
-    /// Changes the organization's own row: name and slug (refused while read-only) and the
-    /// billing fields (`status`, `plan`, `seat_limit`: what reactivates it).
+    /// Changes the organization's own row: its settings (name, slug, event retention;
+    /// refused while read-only) and the billing fields (`status`, `plan`, `seat_limit`:
+    /// what reactivates it).
     pub async fn update_organization(
         &self,
         changes: OrganizationChanges,
     ) -> Result<(organization::Model, organization::Model), WriteError> {
-        if changes.name.is_some() || changes.slug.is_some() {
+        if changes.name.is_some()
+            || changes.slug.is_some()
+            || changes.event_retention_days.is_some()
+        {
             self.ensure_writable()?;
         }
         let before = self.organization().await?;
@@ -372,6 +377,9 @@ impl TenantDb {
         }
         if let Some(seat_limit) = changes.seat_limit {
             row.seat_limit = Set(seat_limit);
+        }
+        if let Some(days) = changes.event_retention_days {
+            row.event_retention_days = Set(days);
         }
         row.updated_at = Set(Utc::now());
         match row.update(self.tx()).await {
@@ -503,4 +511,5 @@ pub struct OrganizationChanges {
     pub status: Option<OrganizationStatus>,
     pub plan: Option<String>,
     pub seat_limit: Option<i32>,
+    pub event_retention_days: Option<i32>,
 }

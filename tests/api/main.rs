@@ -9,6 +9,7 @@ mod architecture;
 mod auth;
 mod cli;
 mod contacts;
+mod events;
 mod http;
 mod invitations;
 mod isolation;
