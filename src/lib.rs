@@ -4,9 +4,10 @@
 //! The request path: [`server`] (HTTP, limits) → [`auth`] (who is calling) → [`tenant`]
 //! (the guard: organization, role, the request's transaction) → [`graphql`] (schema,
 //! limits, error codes) → the capability folders ([`sessions`], [`organizations`],
-//! [`members`], [`invitations`], [`api_keys`], [`contacts`], [`events`], [`audit`],
-//! [`system`]).
+//! [`members`], [`invitations`], [`api_keys`], [`contacts`], [`events`], [`analytics`],
+//! [`audit`], [`system`]).
 
+pub mod analytics;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;

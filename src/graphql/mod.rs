@@ -1,6 +1,6 @@
 //! Schema assembly, guards, limits, pagination and the GraphQL-over-HTTP endpoint. The
 //! fields themselves live with their capability (`sessions/`, `organizations/`,
-//! `contacts/`, `events/`, …).
+//! `contacts/`, `events/`, `analytics/`, …).
 
 pub mod graphiql;
 pub mod guards;
@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use async_graphql::{Context, EmptySubscription, Enum, MergedObject, Schema};
 
+use crate::analytics::AnalyticsQuery;
 use crate::api_keys::{ApiKeyMutation, ApiKeyQuery};
 use crate::audit::AuditQuery;
 use crate::auth::api_keys::ApiKeys;
@@ -42,6 +43,7 @@ pub struct QueryRoot(
     ApiKeyQuery,
     ContactQuery,
     EventQuery,
+    AnalyticsQuery,
     AuditQuery,
 );
 

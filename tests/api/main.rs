@@ -4,6 +4,7 @@
 mod helpers;
 
 mod accounts;
+mod analytics;
 mod api_keys;
 mod architecture;
 mod auth;

@@ -72,7 +72,7 @@ on_both_databases! {
         let team = Team::new(&app).await;
         let contact = app.create_contact(team.owner(), "Owned by owner", "c@example.com").await;
         app.as_user(team.owner(), "mutation($id: ID!) { updateContact(id: $id, input: { notes: \"private\" }) { id } }", json!({ "id": contact })).await.ok();
-        let reads: [(&str, &str, &str); 8] = [
+        let reads: [(&str, &str, &str); 9] = [
             ("{ organization { name } }", "VIEWER", "read the organization"),
             ("{ members { totalCount edges { node { name role } } } }", "VIEWER", "list members"),
             ("{ contacts { edges { node { name } } } }", "VIEWER", "list contacts"),
@@ -81,6 +81,7 @@ on_both_databases! {
             ("{ invitations { totalCount } }", "ADMIN", "list invitations"),
             ("{ auditLog { totalCount } }", "ADMIN", "read the audit log"),
             ("{ events { totalCount } }", "VIEWER", "list events"),
+            ("{ analytics { summary(from: \"2026-01-01T00:00:00Z\", to: \"2026-02-01T00:00:00Z\") { events } } }", "MANAGER", "read analytics"),
         ];
         for (query, lowest, what) in reads {
             for (role, account) in &team.by_role {
