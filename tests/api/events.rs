@@ -1,10 +1,11 @@
 //! Events: who may track and read them, what a tracked event may hold, the list (newest
-//! first, filters, pages), other organizations' contacts and the retention setting.
+//! first, filters, pages), other organizations' contacts, the retention setting and the
+//! `ENFORCE_RETENTION` job.
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use serde_json::{Value, json};
 
-use crate::helpers::{Account, Reply, TestApp};
+use crate::helpers::{Account, Backend, Reply, TestApp};
 use crate::on_both_databases;
 
 const TRACK: &str = "mutation($i: TrackEventInput!) { trackEvent(input: $i) {
@@ -260,4 +261,187 @@ on_both_databases! {
         assert_eq!(bad(json!({ "after": "not-a-cursor" })).await, "after");
         assert_eq!(bad(json!({ "filter": { "contactId": "nope" } })).await, "filter.contactId");
     }
+}
+
+const SECRET: &str = "operators-only-secret-value";
+const ENFORCE: &str =
+    "mutation { runSystemJob(job: ENFORCE_RETENTION) { job failures platform { processed failed }
+    organizations { organizationId processed failed error } } }";
+
+/// Moves one event's `occurred_at` `days` into the past, below the API (which refuses
+/// events older than the retention).
+async fn occurred_days_ago(app: &TestApp, event: &Value, days: i64) {
+    let id: uuid::Uuid = event["id"].as_str().expect("id").parse().expect("uuid");
+    app.execute_with(
+        "UPDATE event SET occurred_at = $1 WHERE id = $2",
+        vec![ago(days).into(), id.into()],
+    )
+    .await;
+}
+
+fn result_for<'a>(report: &'a Value, organization: &str) -> &'a Value {
+    report["runSystemJob"]["organizations"]
+        .as_array()
+        .expect("organizations")
+        .iter()
+        .find(|o| o["organizationId"] == organization)
+        .expect("a result per organization")
+}
+
+/// Deleting `account`'s organization's events fails, so the job has one failing
+/// organization.
+async fn fail_event_deletes_of(app: &TestApp, account: &Account) {
+    match app.backend {
+        Backend::Sqlite => {
+            let hex = uuid::Uuid::parse_str(&account.organization_id)
+                .expect("uuid")
+                .simple()
+                .to_string();
+            app.execute(&format!(
+                "CREATE TRIGGER fail_events BEFORE DELETE ON event WHEN OLD.organization_id = X'{hex}' \
+                 BEGIN SELECT RAISE(ABORT, 'deliberate failure for the test'); END;"
+            ))
+            .await;
+        }
+        Backend::Postgres => {
+            app.execute(&format!(
+                "CREATE FUNCTION fail_events() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+                   IF OLD.organization_id = '{}' THEN RAISE EXCEPTION 'deliberate failure for the test'; END IF; \
+                   RETURN OLD; END $$; \
+                 CREATE TRIGGER fail_events BEFORE DELETE ON event FOR EACH ROW EXECUTE FUNCTION fail_events();",
+                account.organization_id
+            ))
+            .await;
+        }
+    }
+}
+
+async fn retention_deletes_only_old_events_per_organization(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |config| {
+        config.cron_secret = Some(SECRET.parse().expect("secret"))
+    })
+    .await;
+    let ann = app.sign_up("ann", "acme").await;
+    let bob = app.sign_up("bob", "bobco").await;
+    let cid = app.sign_up("cid", "cidco").await;
+    // Ann keeps events a year (the default), Bob 30 days.
+    let ann_old = tracked(&app, &ann, json!({ "type": "CLICK" })).await;
+    occurred_days_ago(&app, &ann_old, 400).await;
+    let ann_kept = tracked(
+        &app,
+        &ann,
+        json!({ "type": "CLICK", "occurredAt": ago(200).to_rfc3339() }),
+    )
+    .await;
+    tracked(
+        &app,
+        &bob,
+        json!({ "type": "CLICK", "occurredAt": ago(40).to_rfc3339() }),
+    )
+    .await;
+    tracked(
+        &app,
+        &bob,
+        json!({ "type": "CLICK", "occurredAt": ago(31).to_rfc3339() }),
+    )
+    .await;
+    let bob_kept = tracked(
+        &app,
+        &bob,
+        json!({ "type": "CLICK", "occurredAt": ago(29).to_rfc3339() }),
+    )
+    .await;
+    app.as_user(
+        &bob,
+        "mutation { updateOrganization(input: { eventRetentionDays: 30 }) { id } }",
+        json!({}),
+    )
+    .await
+    .ok();
+    let cid_old = tracked(&app, &cid, json!({ "type": "CLICK" })).await;
+    occurred_days_ago(&app, &cid_old, 500).await;
+    fail_event_deletes_of(&app, &cid).await;
+
+    app.anonymous(ENFORCE, json!({}))
+        .await
+        .expect_code("UNAUTHENTICATED");
+    app.as_user(&ann, ENFORCE, json!({}))
+        .await
+        .expect_code("FORBIDDEN");
+    let report = app
+        .graphql(Some(SECRET), None, ENFORCE, json!({}))
+        .await
+        .ok();
+    assert_eq!(report["runSystemJob"]["job"], "ENFORCE_RETENTION");
+    assert_eq!(report["runSystemJob"]["failures"], 1, "{report}");
+    assert_eq!(report["runSystemJob"]["platform"]["processed"], 0);
+    assert_eq!(result_for(&report, &ann.organization_id)["processed"], 1);
+    assert_eq!(result_for(&report, &bob.organization_id)["processed"], 2);
+    let failed = result_for(&report, &cid.organization_id);
+    assert_eq!(failed["failed"], true);
+    assert!(
+        failed["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("deliberate failure")),
+        "{failed}"
+    );
+
+    let left = |account: &Account| {
+        let app = &app;
+        let account = account.clone();
+        async move { ids(&list(app, &account, json!(null)).await) }
+    };
+    assert_eq!(left(&ann).await, [id(&ann_kept)]);
+    assert_eq!(left(&bob).await, [id(&bob_kept)]);
+    assert_eq!(
+        left(&cid).await,
+        [id(&cid_old)],
+        "the failed organization lost nothing"
+    );
+    // The deleted events are gone from the table, not only from the lists.
+    assert_eq!(app.count_rows("SELECT count(*) FROM event").await, 3);
+
+    // Nothing more to do on a second run.
+    let again = app
+        .graphql(Some(SECRET), None, ENFORCE, json!({}))
+        .await
+        .ok();
+    assert_eq!(result_for(&again, &ann.organization_id)["processed"], 0);
+    assert_eq!(result_for(&again, &bob.organization_id)["processed"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_deletes_only_old_events_per_organization_sqlite() {
+    retention_deletes_only_old_events_per_organization(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_deletes_only_old_events_per_organization_postgres() {
+    retention_deletes_only_old_events_per_organization(Backend::Postgres).await;
+}
+
+async fn the_in_process_schedule_also_enforces_retention(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |config| config.purge_interval_secs = 1).await;
+    let ann = app.sign_up("ann", "acme").await;
+    let old = tracked(&app, &ann, json!({ "type": "CLICK" })).await;
+    tracked(&app, &ann, json!({ "type": "CLICK" })).await;
+    occurred_days_ago(&app, &old, 400).await;
+    let started = std::time::Instant::now();
+    while app.count_rows("SELECT count(*) FROM event").await > 1 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "the scheduled retention did not run"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_in_process_schedule_also_enforces_retention_sqlite() {
+    the_in_process_schedule_also_enforces_retention(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_in_process_schedule_also_enforces_retention_postgres() {
+    the_in_process_schedule_also_enforces_retention(Backend::Postgres).await;
 }
