@@ -174,9 +174,9 @@ pub struct ServeConfig {
     #[arg(long, env = "CRON_SECRET", hide_env_values = true)]
     pub cron_secret: Option<Secret>,
 
-    /// Run `PURGE_EXPIRED` in the process every this many seconds (0: only when the
-    /// scheduler calls `runSystemJob` or `tenantgate job run`). With several replicas,
-    /// enable it on one.
+    /// Run the maintenance jobs (`PURGE_EXPIRED`, then `ENFORCE_RETENTION`) in the
+    /// process every this many seconds (0: only when the scheduler calls `runSystemJob`
+    /// or `tenantgate job run`). With several replicas, enable it on one.
     #[arg(long, env = "TENANTGATE_PURGE_INTERVAL_SECS", default_value_t = 0)]
     pub purge_interval_secs: u64,
 

@@ -4,9 +4,10 @@
 //! The request path: [`server`] (HTTP, limits) → [`auth`] (who is calling) → [`tenant`]
 //! (the guard: organization, role, the request's transaction) → [`graphql`] (schema,
 //! limits, error codes) → the capability folders ([`sessions`], [`organizations`],
-//! [`members`], [`invitations`], [`api_keys`], [`channels`], [`contacts`], [`audit`],
-//! [`system`]).
+//! [`members`], [`invitations`], [`api_keys`], [`channels`], [`contacts`],
+//! [`conversations`], [`events`], [`analytics`], [`audit`], [`system`]).
 
+pub mod analytics;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
@@ -16,6 +17,7 @@ pub mod config;
 pub mod contacts;
 pub mod conversations;
 pub mod error;
+pub mod events;
 pub mod graphql;
 pub mod input;
 pub mod invitations;

@@ -151,7 +151,7 @@ impl Application {
         if config.purge_interval_secs > 0 {
             background.push(crate::system::spawn_schedule(
                 db.clone(),
-                crate::system::SystemJob::PurgeExpired,
+                &crate::system::SystemJob::SCHEDULED,
                 std::time::Duration::from_secs(config.purge_interval_secs),
             ));
         }

@@ -12,6 +12,7 @@ pub mod channel_config;
 pub mod contact;
 pub mod contact_tag;
 pub mod conversation;
+pub mod event;
 pub mod invitation;
 pub mod membership;
 pub mod message;
@@ -25,5 +26,6 @@ pub mod signing_key;
 pub mod user;
 
 pub use channel_config::ChannelKind;
+pub use event::EventKind;
 pub use organization::OrganizationStatus;
 pub use role::Role;

@@ -19,6 +19,8 @@ pub struct Model {
     pub seat_limit: i32,
     /// The AI agent's default instructions for every channel that has none of its own.
     pub agent_instructions: Option<String>,
+    /// Events older than this many days are deleted (`ENFORCE_RETENTION`) and refused.
+    pub event_retention_days: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

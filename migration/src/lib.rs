@@ -13,6 +13,7 @@ mod m20261123_000003_teams;
 mod m20261123_000004_api_keys;
 mod m20261123_000005_channels;
 mod m20261123_000006_conversations;
+mod m20261123_000007_events;
 pub mod security;
 
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_api_keys::Migration),
             Box::new(m20261123_000005_channels::Migration),
             Box::new(m20261123_000006_conversations::Migration),
+            Box::new(m20261123_000007_events::Migration),
         ]
     }
 }

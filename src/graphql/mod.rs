@@ -1,6 +1,6 @@
 //! Schema assembly, guards, limits, pagination and the GraphQL-over-HTTP endpoint. The
 //! fields themselves live with their capability (`sessions/`, `organizations/`,
-//! `channels/`, `contacts/`, …).
+//! `channels/`, `contacts/`, `conversations/`, `events/`, `analytics/`, …).
 
 pub mod graphiql;
 pub mod guards;
@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use async_graphql::{Context, EmptySubscription, Enum, MergedObject, Schema};
 
+use crate::analytics::AnalyticsQuery;
 use crate::api_keys::{ApiKeyMutation, ApiKeyQuery};
 use crate::audit::AuditQuery;
 use crate::auth::api_keys::ApiKeys;
@@ -25,6 +26,7 @@ use crate::config::QueryLimits;
 use crate::contacts::{ContactMutation, ContactQuery};
 use crate::conversations::{ConversationMutation, ConversationQuery};
 use crate::error::AppError;
+use crate::events::{EventMutation, EventQuery};
 use crate::invitations::{InvitationMutation, InvitationQuery};
 use crate::mail::Mailer;
 use crate::members::{MemberMutation, MemberQuery};
@@ -45,6 +47,8 @@ pub struct QueryRoot(
     ChannelQuery,
     ContactQuery,
     ConversationQuery,
+    EventQuery,
+    AnalyticsQuery,
     AuditQuery,
 );
 
@@ -61,6 +65,7 @@ pub struct MutationRoot(
     ChannelMutation,
     ContactMutation,
     ConversationMutation,
+    EventMutation,
     SystemMutation,
 );
 

@@ -41,6 +41,9 @@ pub struct Organization {
     pub plan: String,
     /// Members plus open invitations never exceed this.
     pub seat_limit: i32,
+    /// Events are kept this many days after they occurred, then deleted; older events
+    /// cannot be tracked.
+    pub event_retention_days: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -54,6 +57,7 @@ impl From<organization::Model> for Organization {
             status: model.status.into(),
             plan: model.plan,
             seat_limit: model.seat_limit,
+            event_retention_days: model.event_retention_days,
             created_at: model.created_at,
             updated_at: model.updated_at,
         }
@@ -76,12 +80,15 @@ pub struct CreateOrganizationInput {
     pub slug: String,
 }
 
-/// Omitted fields stay as they are. `name` and `slug` need ADMIN; `plan`, `seatLimit` and
-/// `status` need OWNER.
+/// Omitted fields stay as they are. `name`, `slug` and `eventRetentionDays` need ADMIN;
+/// `plan`, `seatLimit` and `status` need OWNER.
 #[derive(InputObject)]
 pub struct UpdateOrganizationInput {
     pub name: Option<String>,
     pub slug: Option<String>,
+    /// How many days events are kept: 1–3650. Lowering it makes older events go at the
+    /// next `ENFORCE_RETENTION` run.
+    pub event_retention_days: Option<i32>,
     pub plan: Option<String>,
     /// At least the seats in use (members plus open invitations).
     pub seat_limit: Option<i32>,
@@ -141,8 +148,8 @@ impl OrganizationMutation {
             .into())
     }
 
-    /// Changes the organization's settings. ADMIN or higher; the billing fields (`plan`,
-    /// `seatLimit`, `status`) OWNER only.
+    /// Changes the organization's settings (name, slug, event retention). ADMIN or
+    /// higher; the billing fields (`plan`, `seatLimit`, `status`) OWNER only.
     #[graphql(guard = "RoleGuard::new(Role::Admin)")]
     async fn update_organization(
         &self,

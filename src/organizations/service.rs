@@ -74,6 +74,7 @@ pub async fn update(
             .map(|slug| Slug::parse("slug", &slug).map(Slug::into_inner))
             .transpose()?,
         status: input.status.map(Into::into),
+        event_retention_days: input.event_retention_days.map(retention_days).transpose()?,
         ..OrganizationChanges::default()
     };
     if let Some(plan) = input.plan {
@@ -119,6 +120,19 @@ pub async fn update(
     Ok(after)
 }
 
+/// Events are kept from one day to ten years: bounded, so a slip of the keyboard can
+/// neither keep events forever nor delete them all at the next retention run.
+fn retention_days(days: i32) -> AppResult<i32> {
+    if (1..=3650).contains(&days) {
+        Ok(days)
+    } else {
+        Err(AppError::invalid(
+            "eventRetentionDays",
+            "must be between 1 and 3650",
+        ))
+    }
+}
+
 fn summary(org: &organization::Model) -> serde_json::Value {
     json!({
         "name": org.name,
@@ -126,6 +140,7 @@ fn summary(org: &organization::Model) -> serde_json::Value {
         "status": org.status,
         "plan": org.plan,
         "seatLimit": org.seat_limit,
+        "eventRetentionDays": org.event_retention_days,
     })
 }
 

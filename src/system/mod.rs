@@ -6,10 +6,12 @@
 //! organization is reported and the others go on.
 
 mod purge;
+mod retention;
 pub mod summarize;
 
 use async_graphql::{Context, Enum, Guard, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
+use sea_orm::{EntityTrait, QueryOrder, QuerySelect};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -28,6 +30,15 @@ pub enum SystemJob {
     /// Fills the missing summaries of closed conversations (up to 500 per organization
     /// and run), with the built-in extractive summarizer.
     SummarizeConversations,
+    /// Deletes each organization's events that occurred longer ago than its
+    /// `eventRetentionDays`.
+    EnforceRetention,
+}
+
+impl SystemJob {
+    /// What the in-process schedule (`TENANTGATE_PURGE_INTERVAL_SECS`) runs, in order:
+    /// every job, since each deletes what the organizations were promised would go.
+    pub const SCHEDULED: [SystemJob; 2] = [SystemJob::PurgeExpired, SystemJob::EnforceRetention];
 }
 
 /// What one step of a job did.
@@ -86,6 +97,7 @@ pub async fn run(db: &Database, job: SystemJob) -> AppResult<SystemJobReport> {
     let (processed, error) = step(match job {
         SystemJob::PurgeExpired => purge::platform(db).await,
         SystemJob::SummarizeConversations => Ok(0),
+        SystemJob::EnforceRetention => Ok(0),
     });
     let platform = JobStep {
         processed,
@@ -93,12 +105,13 @@ pub async fn run(db: &Database, job: SystemJob) -> AppResult<SystemJobReport> {
         error,
     };
     let mut organizations = Vec::new();
-    for organization in purge::organization_ids(db).await? {
+    for organization in organization_ids(db).await? {
         let (processed, error) = step(match job {
             SystemJob::PurgeExpired => purge::organization(db, organization).await,
             SystemJob::SummarizeConversations => {
                 summarize::organization(db, organization, &summarize::Extractive).await
             }
+            SystemJob::EnforceRetention => retention::organization(db, organization).await,
         });
         organizations.push(OrganizationJobResult {
             organization_id: ID(organization.to_string()),
@@ -125,19 +138,37 @@ pub async fn run(db: &Database, job: SystemJob) -> AppResult<SystemJobReport> {
     })
 }
 
-/// Runs `job` every `interval` in the background (the first run after one interval).
+/// Every organization's id, in id order, read in a transaction bound to none.
+async fn organization_ids(db: &Database) -> AppResult<Vec<OrganizationId>> {
+    let tx = db.system_transaction(None).await?;
+    let ids = entity::organization::Entity::find()
+        .select_only()
+        .column(entity::organization::Column::Id)
+        .order_by_asc(entity::organization::Column::Id)
+        .into_tuple::<OrganizationId>()
+        .all(tx.connection())
+        .await?;
+    tx.commit().await?;
+    Ok(ids)
+}
+
+/// Runs `jobs`, one after the other, every `interval` in the background (the first run
+/// after one interval). A failing job does not keep the next from running.
 pub fn spawn_schedule(
     db: Database,
-    job: SystemJob,
+    jobs: &[SystemJob],
     interval: std::time::Duration,
 ) -> tokio::task::JoinHandle<()> {
+    let jobs = jobs.to_vec();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            if let Err(error) = run(&db, job).await {
-                tracing::error!(?job, error = %error, "scheduled system job failed");
+            for &job in &jobs {
+                if let Err(error) = run(&db, job).await {
+                    tracing::error!(?job, error = %error, "scheduled system job failed");
+                }
             }
         }
     })

@@ -2,30 +2,17 @@
 
 use chrono::{Duration, Utc};
 use sea_orm::sea_query::Condition;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use super::OrganizationId;
 use crate::error::AppResult;
 use crate::tenant::Database;
-use entity::{invitation, organization, outbox, password_reset, session};
+use entity::{invitation, outbox, password_reset, session};
 
 /// Ended sessions, invitations and resets are kept this long for inspection.
 const KEEP_ENDED_DAYS: i64 = 30;
 /// Delivered mail is kept this long.
 const KEEP_SENT_MAIL_DAYS: i64 = 7;
-
-pub async fn organization_ids(db: &Database) -> AppResult<Vec<OrganizationId>> {
-    let tx = db.system_transaction(None).await?;
-    let ids = organization::Entity::find()
-        .select_only()
-        .column(organization::Column::Id)
-        .order_by_asc(organization::Column::Id)
-        .into_tuple::<OrganizationId>()
-        .all(tx.connection())
-        .await?;
-    tx.commit().await?;
-    Ok(ids)
-}
 
 /// Sessions (their refresh tokens go with them), password resets and delivered mail.
 pub async fn platform(db: &Database) -> AppResult<u64> {

@@ -229,6 +229,8 @@ impl GlobalDb {
             plan: Set("free".to_owned()),
             seat_limit: Set(seat_limit),
             agent_instructions: Set(None),
+            // The migration's default (365 days) is the one place that number lives.
+            event_retention_days: sea_orm::ActiveValue::NotSet,
             created_at: Set(now),
             updated_at: Set(now),
         }

@@ -13,6 +13,7 @@
 //! A test (`tests/api/architecture.rs`) fails when code outside `tenant/` and `system/`
 //! imports the SeaORM traits that query entities directly.
 
+mod analytics;
 mod api_keys;
 mod batch;
 mod context;
@@ -21,6 +22,7 @@ mod global;
 mod outbox;
 mod scoped;
 
+pub use analytics::{ActivityCounts, Bucket, Period};
 pub use api_keys::{ApiKeyRecord, ApiKeyUse};
 pub use batch::{PerParent, WeakTenantDb};
 pub use context::{

@@ -14,7 +14,7 @@ use crate::auth::api_keys::Scopes;
 use crate::error::{AppError, AppResult};
 use entity::{
     ChannelKind, OrganizationStatus, Role, api_key, audit_log, channel_config, contact,
-    contact_tag, conversation, invitation, membership, message, organization, user,
+    contact_tag, conversation, event, invitation, membership, message, organization, user,
 };
 
 /// A table whose rows belong to one organization: it names its `organization_id` column
@@ -56,6 +56,7 @@ tenant_entity!(contact_tag, "contact", ContactId);
 tenant_entity!(conversation, "conversation", Id);
 tenant_entity!(message, "message", Id);
 tenant_entity!(channel_config, "channel configuration", Kind: ChannelKind);
+tenant_entity!(event, "event", Id);
 
 /// Why an API key is refused a field that has no scope for keys.
 pub const API_KEYS_REFUSED: &str =
@@ -383,8 +384,8 @@ impl TenantDb {
             .ok_or(AppError::not_found("organization"))
     }
 
-    /// Changes the organization's own row: its settings (name, slug, agent instructions;
-    /// refused while read-only) and the billing fields (`status`, `plan`, `seat_limit`:
+    /// Changes the organization's own row: its settings (name, slug, agent instructions,
+    /// event retention; refused while read-only) and the billing fields (`status`, `plan`, `seat_limit`:
     /// what reactivates it).
     pub async fn update_organization(
         &self,
@@ -412,6 +413,9 @@ impl TenantDb {
         }
         if let Some(instructions) = changes.agent_instructions {
             row.agent_instructions = Set(instructions);
+        }
+        if let Some(days) = changes.event_retention_days {
+            row.event_retention_days = Set(days);
         }
         row.updated_at = Set(Utc::now());
         match row.update(self.tx()).await {
@@ -545,12 +549,16 @@ pub struct OrganizationChanges {
     pub seat_limit: Option<i32>,
     /// `Some(None)` clears the default agent instructions.
     pub agent_instructions: Option<Option<String>>,
+    pub event_retention_days: Option<i32>,
 }
 
 impl OrganizationChanges {
     /// Whether anything but the billing fields changes (those alone may reactivate a
     /// read-only organization; everything else is refused while it is read-only).
     fn changes_settings(&self) -> bool {
-        self.name.is_some() || self.slug.is_some() || self.agent_instructions.is_some()
+        self.name.is_some()
+            || self.slug.is_some()
+            || self.agent_instructions.is_some()
+            || self.event_retention_days.is_some()
     }
 }

@@ -309,7 +309,7 @@ on_both_databases! {
         // Every root field, classified: open to keys, or refused with FORBIDDEN. A new
         // field fails this test until it is classified here.
         let open = [
-            "contacts", "contact", "createContact", "updateContact", "deleteContact", "identifyContact",
+            "contacts", "contact", "createContact", "updateContact", "deleteContact", "identifyContact", "trackEvent", "analytics",
             "conversations", "conversation", "startConversation", "postMessage", "closeConversation",
             "organizationBySlug", "channelConfigs", "channelConfig", "agentInstructions", "publicChannelConfig",
         ];
@@ -321,6 +321,7 @@ on_both_databases! {
             ("invitations", "{ invitations { totalCount } }".into()),
             ("apiKeys", "{ apiKeys { totalCount } }".into()),
             ("auditLog", "{ auditLog { totalCount } }".into()),
+            ("events", "{ events { totalCount } }".into()),
             ("signUp", "mutation { signUp(input: { email: \"k@k.example.com\", password: \"long enough password\", name: \"K\", organizationName: \"K\", organizationSlug: \"kkk\" }) { accessToken } }".into()),
             ("logIn", format!("mutation {{ logIn(input: {{ email: \"{}\", password: \"{}\" }}) {{ accessToken }} }}", owner.email, owner.password)),
             ("refreshSession", format!("mutation {{ refreshSession(refreshToken: \"{}\") {{ accessToken }} }}", owner.refresh_token)),

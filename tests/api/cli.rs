@@ -102,14 +102,19 @@ fn schema_prints_the_committed_sdl_and_migrate_applies_migrations() {
             .expect("run migrate");
         assert!(status.success(), "migrate must be repeatable");
     }
-    let job = Command::new(BINARY)
-        .args(["job", "run", "purge-expired"])
-        .env("DATABASE_URL", &url)
-        .stderr(Stdio::null())
-        .output()
-        .expect("run a job");
-    assert!(job.status.success());
-    let report: serde_json::Value = serde_json::from_slice(&job.stdout).expect("a JSON report");
-    assert_eq!(report["job"], "PURGE_EXPIRED");
-    assert_eq!(report["failures"], 0);
+    for (argument, name) in [
+        ("purge-expired", "PURGE_EXPIRED"),
+        ("enforce-retention", "ENFORCE_RETENTION"),
+    ] {
+        let job = Command::new(BINARY)
+            .args(["job", "run", argument])
+            .env("DATABASE_URL", &url)
+            .stderr(Stdio::null())
+            .output()
+            .expect("run a job");
+        assert!(job.status.success(), "{argument}");
+        let report: serde_json::Value = serde_json::from_slice(&job.stdout).expect("a JSON report");
+        assert_eq!(report["job"], name);
+        assert_eq!(report["failures"], 0);
+    }
 }

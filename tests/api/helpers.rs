@@ -257,6 +257,21 @@ impl TestApp {
         admin.execute_unprepared(sql).await.expect("execute");
     }
 
+    /// Runs a statement with `$1`, `$2`, … parameters as the database owner (sqlx reads
+    /// numbered parameters on SQLite too).
+    pub async fn execute_with(&self, sql: &str, values: Vec<sea_orm::Value>) {
+        use sea_orm::Statement;
+        let admin = connect_admin(&self.database_url).await;
+        admin
+            .execute_raw(Statement::from_sql_and_values(
+                self.db_backend(),
+                sql,
+                values,
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
     /// Runs a counting query as the database owner.
     pub async fn count_rows(&self, sql: &str) -> i64 {
         use sea_orm::Statement;

@@ -150,6 +150,13 @@ async fn two_tenants(app: &TestApp) -> World {
     let (b_api_key, _) = app
         .create_api_key(&b, "Bobco Partner Key", &["CONTACTS_READ"])
         .await;
+    app.as_user(
+        &b,
+        "mutation($c: ID!) { trackEvent(input: { type: CUSTOM, name: \"bobco.secret_launch\", contactId: $c, properties: { plan: \"Bobco Secret Plan\" } }) { id } }",
+        json!({ "c": b_contact }),
+    )
+    .await
+    .ok();
     let sessions = app
         .as_user(&b, "{ sessions { edges { node { id } } } }", json!({}))
         .await
@@ -167,6 +174,8 @@ async fn two_tenants(app: &TestApp) -> World {
         b_secrets: vec![
             "Bobco secret message".into(),
             "Bobco Partner Key".into(),
+            "Bobco Secret Plan".into(),
+            "bobco.secret_launch".into(),
             "Bobco Secret Customer".into(),
             "secret.hire@bobco.example.com".into(),
             "secret.customer@bobco.example.com".into(),
@@ -268,6 +277,14 @@ async fn call(app: &TestApp, world: &World, place: &str, foreign: &str) -> Reply
             "mutation($id: ID!) { revokeApiKey(id: $id) { name prefix } }",
             json!({ "id": foreign }),
         ),
+        "Mutation.trackEvent(input.contactId)" => (
+            "mutation($c: ID) { trackEvent(input: { type: CLICK, contactId: $c, properties: { planted: true } }) { id contactId } }",
+            json!({ "c": foreign }),
+        ),
+        "Query.events(filter.contactId)" => (
+            "query($c: ID) { events(filter: { contactId: $c }) { totalCount edges { node { id name contactId properties } } } }",
+            json!({ "c": foreign }),
+        ),
         "Query.auditLog(filter.apiKeyId)" => (
             "query($k: ID) { auditLog(filter: { apiKeyId: $k }) { totalCount edges { node { action summary } } } }",
             json!({ "k": foreign }),
@@ -357,10 +374,15 @@ on_both_databases! {
         assert_eq!(only["status"], "OPEN");
         assert_eq!(only["messages"]["totalCount"], 1);
         assert_eq!(only["messages"]["edges"][0]["node"]["body"], "Bobco secret message");
+        let b_events = app.as_user(&world.b, "{ events { totalCount edges { node { contactId properties } } } }", json!({})).await.ok();
+        assert_eq!(b_events["events"]["totalCount"], 1);
+        assert_eq!(b_events["events"]["edges"][0]["node"]["contactId"], world.b_contact.as_str());
         // And A gained nothing.
         let a_view = app.as_user(&world.a, "query($id: ID!) { contact(id: $id) { ownerId } contacts { totalCount } }", json!({ "id": world.a_contact })).await.ok();
         assert_eq!(a_view["contacts"]["totalCount"], 1);
         assert_eq!(a_view["contact"]["ownerId"], world.a.user_id.as_str());
+        let a_events = app.as_user(&world.a, "{ events { totalCount } }", json!({})).await.ok();
+        assert_eq!(a_events["events"]["totalCount"], 0, "no event was planted in A");
     }
 
     async fn a_lists_only_its_own_contacts(app) {

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod accounts;
+mod analytics;
 mod api_keys;
 mod architecture;
 mod auth;
@@ -11,6 +12,7 @@ mod channels;
 mod cli;
 mod contacts;
 mod conversations;
+mod events;
 mod http;
 mod invitations;
 mod isolation;

@@ -72,7 +72,7 @@ on_both_databases! {
         let team = Team::new(&app).await;
         let contact = app.create_contact(team.owner(), "Owned by owner", "c@example.com").await;
         app.as_user(team.owner(), "mutation($id: ID!) { updateContact(id: $id, input: { notes: \"private\" }) { id } }", json!({ "id": contact })).await.ok();
-        let reads: [(&str, &str, &str); 7] = [
+        let reads: [(&str, &str, &str); 9] = [
             ("{ organization { name } }", "VIEWER", "read the organization"),
             ("{ members { totalCount edges { node { name role } } } }", "VIEWER", "list members"),
             ("{ contacts { edges { node { name } } } }", "VIEWER", "list contacts"),
@@ -80,6 +80,8 @@ on_both_databases! {
             ("{ contacts { edges { node { notes } } } }", "MANAGER", "read others' contact notes"),
             ("{ invitations { totalCount } }", "ADMIN", "list invitations"),
             ("{ auditLog { totalCount } }", "ADMIN", "read the audit log"),
+            ("{ events { totalCount } }", "VIEWER", "list events"),
+            ("{ analytics { summary(from: \"2026-01-01T00:00:00Z\", to: \"2026-02-01T00:00:00Z\") { events } } }", "MANAGER", "read analytics"),
         ];
         for (query, lowest, what) in reads {
             for (role, account) in &team.by_role {
@@ -142,6 +144,9 @@ on_both_databases! {
             expect_allowed(app.as_user(account, "mutation($id: ID!) { updateContact(id: $id, input: { name: \"Changed\" }) { id } }", json!({ "id": others })).await, role, "MANAGER", "update any contact");
             expect_allowed(app.as_user(account, "mutation($id: ID!) { deleteContact(id: $id) }", json!({ "id": others })).await, role, "MANAGER", "delete any contact");
             expect_allowed(app.as_user(account, "mutation($o: ID!) { createContact(input: { name: \"Given\", ownerId: $o }) { id } }", json!({ "o": team.get("VIEWER").user_id })).await, role, "MANAGER", "assign a contact to someone else");
+            // Events.
+            expect_allowed(app.as_user(account, "mutation { trackEvent(input: { type: CLICK }) { id } }", json!({})).await, role, "MEMBER", "track an event");
+            expect_allowed(app.as_user(account, "mutation { updateOrganization(input: { eventRetentionDays: 90 }) { eventRetentionDays } }", json!({})).await, role, "ADMIN", "set the event retention");
             // Settings and billing.
             expect_allowed(app.as_user(account, "mutation { updateOrganization(input: { name: \"Renamed\" }) { name } }", json!({})).await, role, "ADMIN", "rename the organization");
             expect_allowed(app.as_user(account, "mutation { updateOrganization(input: { plan: \"pro\" }) { plan } }", json!({})).await, role, "OWNER", "change the plan");
