@@ -12,7 +12,7 @@ use crate::conversations::{Conversation, ConversationStatus};
 use crate::error::GqlResult;
 use crate::graphql::ContextExt;
 use crate::graphql::guards::RoleGuard;
-use crate::graphql::loaders::{ConversationsOf, MemberId, NestedRows, TagsOf, load_error};
+use crate::graphql::loaders::{ConversationsOf, NestedRows, TagsOf, load_error};
 use crate::graphql::pagination::{Page, nested_page, nested_request};
 use crate::members::Member;
 use crate::tenant::PerParent;
@@ -69,16 +69,7 @@ impl Contact {
 
     /// The member responsible for it (members only: API keys never see members).
     async fn owner(&self, ctx: &Context<'_>) -> GqlResult<Option<Member>> {
-        ctx.request()?.tenant()?;
-        let Some(owner) = self.owner else {
-            return Ok(None);
-        };
-        Ok(ctx
-            .loaders()?
-            .load_one(MemberId(owner))
-            .await
-            .map_err(load_error)?
-            .map(Member::from))
+        Member::load(ctx, self.owner).await
     }
 
     /// Its conversations, most recently started first (`first` 1–100, default 20). API

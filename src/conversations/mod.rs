@@ -15,7 +15,7 @@ use crate::contacts::Contact;
 use crate::error::GqlResult;
 use crate::graphql::ContextExt;
 use crate::graphql::guards::RoleGuard;
-use crate::graphql::loaders::{ContactId, ConversationId, MemberId, MessagesOf, load_error};
+use crate::graphql::loaders::{ContactId, ConversationId, MessagesOf, load_error};
 use crate::graphql::pagination::{Page, nested_page, nested_request};
 use crate::members::Member;
 use crate::tenant::PerParent;
@@ -128,16 +128,7 @@ impl Conversation {
 
     /// The member handling it (members only: API keys never see members).
     async fn assignee(&self, ctx: &Context<'_>) -> GqlResult<Option<Member>> {
-        ctx.request()?.tenant()?;
-        let Some(assignee) = self.assignee else {
-            return Ok(None);
-        };
-        Ok(ctx
-            .loaders()?
-            .load_one(MemberId(assignee))
-            .await
-            .map_err(load_error)?
-            .map(Member::from))
+        Member::load(ctx, self.assignee).await
     }
 
     /// Its messages in the order they were posted: `first`/`after` from the start, or

@@ -42,7 +42,12 @@ pub struct Event {
     pub name: Option<String>,
     /// The contact it happened to, if known. Deleting the contact deletes their events.
     pub contact_id: Option<ID>,
-    /// Free-form details, as tracked: a JSON object.
+    /// Free-form details, as tracked: a JSON object. Partners may put personal data
+    /// here, so it is for MEMBER or higher, like a contact's email (and for the key that
+    /// tracks the event, in `trackEvent`'s answer).
+    #[graphql(
+        guard = "crate::graphql::guards::RoleGuard::new(entity::Role::Member).or_scope(crate::auth::api_keys::Scope::EventsWrite)"
+    )]
     pub properties: Json<serde_json::Value>,
     /// When it happened.
     pub occurred_at: DateTime<Utc>,

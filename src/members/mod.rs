@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::error::GqlResult;
 use crate::graphql::guards::RoleGuard;
+use crate::graphql::loaders::{MemberId, load_error};
 use crate::graphql::pagination::Page;
 use crate::graphql::{ContextExt, Role as RoleValue};
 use entity::{Role, membership, user};
@@ -37,6 +38,24 @@ impl Member {
     async fn email(&self, ctx: &Context<'_>) -> GqlResult<Option<String>> {
         service::may_read_email(ctx.request()?.tenant()?, self.user)?;
         Ok(Some(self.address.clone()))
+    }
+}
+
+impl Member {
+    /// The member with this user id, through the request's loaders, for the fields that
+    /// point at one (`Contact.owner`, `Conversation.assignee`). Members only: API keys
+    /// never see members.
+    pub async fn load(ctx: &Context<'_>, user_id: Option<Uuid>) -> GqlResult<Option<Member>> {
+        ctx.request()?.tenant()?;
+        let Some(user_id) = user_id else {
+            return Ok(None);
+        };
+        Ok(ctx
+            .loaders()?
+            .load_one(MemberId(user_id))
+            .await
+            .map_err(load_error)?
+            .map(Member::from))
     }
 }
 

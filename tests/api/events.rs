@@ -93,6 +93,13 @@ on_both_databases! {
         let seen = list(&app, &viewer, json!(null)).await;
         assert_eq!(seen["totalCount"], 2, "VIEWERs read events");
         assert_eq!(ids(&seen), [id(&by_key), id(&by_member)]);
+        // Properties may hold personal data: VIEWERs get null with FORBIDDEN, MEMBERs read.
+        let details = "{ events { edges { node { type properties } } } }";
+        let hidden = app.as_user(&viewer, details, json!({})).await;
+        assert_eq!(hidden.code(), Some("FORBIDDEN"));
+        assert_eq!(hidden.body["data"]["events"]["edges"][0]["node"]["properties"], Value::Null);
+        let shown = app.as_user(&owner, details, json!({})).await.ok();
+        assert!(shown["events"]["edges"][0]["node"]["properties"].is_object());
         assert_eq!(app.count_rows("SELECT count(*) FROM event").await, 2);
         // Events are data, not changes to the organization: not audited.
         let audit_after = app.as_user(&owner, "{ auditLog { totalCount } }", json!({})).await.ok()["auditLog"]["totalCount"].clone();
