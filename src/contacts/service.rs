@@ -364,15 +364,15 @@ pub async fn update(
         MaybeUndefined::Undefined => {}
         MaybeUndefined::Null => row.external_id = Set(None),
         MaybeUndefined::Value(raw) => {
-            row.external_id = Set(parse_external_id("input.externalId", &raw)?);
+            row.external_id = Set(parse_external_id("externalId", &raw)?);
         }
     }
     if let Some(Json(attributes)) = input.attributes {
-        row.attributes = Set(parse_attributes("input.attributes", attributes)?);
+        row.attributes = Set(parse_attributes("attributes", attributes)?);
     }
     let tags = input
         .tags
-        .map(|tags| parse_tags("input.tags", &tags))
+        .map(|tags| parse_tags("tags", &tags))
         .transpose()?;
     row.updated_at = Set(Utc::now());
     let updated = db.update(row).await.map_err(contact_conflict)?;
@@ -391,38 +391,38 @@ pub async fn identify(
     let external_id = input
         .external_id
         .as_deref()
-        .map(|raw| parse_external_id("input.externalId", raw))
+        .map(|raw| parse_external_id("externalId", raw))
         .transpose()?
         .flatten();
     let email = input
         .email
         .filter(|e| !e.trim().is_empty())
-        .map(|e| Email::parse("input.email", &e).map(Email::into_inner))
+        .map(|e| Email::parse("email", &e).map(Email::into_inner))
         .transpose()?;
     if external_id.is_none() && email.is_none() {
         return Err(AppError::invalid(
-            "input.externalId",
-            "or `input.email` is needed to identify a contact",
+            "externalId",
+            "or `email` is needed to identify a contact",
         ));
     }
     let name = input
         .name
         .filter(|n| !n.trim().is_empty())
-        .map(|n| Name::parse("input.name", &n, 200).map(Name::into_inner))
+        .map(|n| Name::parse("name", &n, 200).map(Name::into_inner))
         .transpose()?;
     let phone = input
         .phone
         .filter(|p| !p.trim().is_empty())
-        .map(|p| Phone::parse("input.phone", &p).map(Phone::into_inner))
+        .map(|p| Phone::parse("phone", &p).map(Phone::into_inner))
         .transpose()?;
     let tags = input
         .tags
-        .map(|tags| parse_tags("input.tags", &tags))
+        .map(|tags| parse_tags("tags", &tags))
         .transpose()?
         .unwrap_or_default();
     let attributes = input
         .attributes
-        .map(|Json(value)| parse_attributes("input.attributes", value))
+        .map(|Json(value)| parse_attributes("attributes", value))
         .transpose()?;
 
     let by_external = match &external_id {
@@ -448,7 +448,7 @@ pub async fn identify(
     let found = match (by_external, by_email) {
         (Some(a), Some(b)) if a.id != b.id => {
             return Err(AppError::conflict(
-                "input.email",
+                "email",
                 "this email belongs to another contact than this externalId",
             ));
         }
@@ -486,7 +486,7 @@ pub async fn identify(
         && wanted != present
     {
         return Err(AppError::conflict(
-            "input.externalId",
+            "externalId",
             "the contact with this email has another externalId",
         ));
     }
@@ -599,7 +599,7 @@ fn merge_attributes(stored: &str, given: &str) -> AppResult<String> {
             merged.insert(key, value);
         }
     }
-    parse_attributes("input.attributes", serde_json::Value::Object(merged))
+    parse_attributes("attributes", serde_json::Value::Object(merged))
 }
 
 /// Sets a contact's tags: replacing them all, or adding to them.
@@ -634,7 +634,7 @@ async fn set_tags(
         }
     } else if existing.len() + tags.iter().filter(|t| !existing.contains(t)).count() > MAX_TAGS {
         return Err(AppError::invalid(
-            "input.tags",
+            "tags",
             format!("a contact holds at most {MAX_TAGS} tags"),
         ));
     }

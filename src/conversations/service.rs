@@ -100,11 +100,11 @@ pub async fn post(
     }
     let body = input.body.trim();
     if body.is_empty() {
-        return Err(AppError::invalid("input.body", "must not be empty"));
+        return Err(AppError::invalid("body", "must not be empty"));
     }
     if body.chars().count() > MAX_BODY_CHARS {
         return Err(AppError::invalid(
-            "input.body",
+            "body",
             format!("must be at most {MAX_BODY_CHARS} characters"),
         ));
     }
