@@ -32,8 +32,9 @@ enum OrganizationAgent {
     AgentInstructions,
 }
 
-/// Reads a channel's public part (`enabled` and `settings`, never instructions,
-/// provider, model or credentials) inside its organization. The function's `SET` clause
+/// Reads a channel's public part (`enabled`, and of the settings only `greeting` and
+/// `branding`; never instructions, provider, model, other settings or credentials)
+/// inside its organization. The function's `SET` clause
 /// confines the binding to `app.organization_id` to this one statement: PostgreSQL
 /// restores the request's own binding when the function returns, so the fields of a
 /// query that run beside it (query fields run concurrently on the request's
@@ -48,7 +49,11 @@ AS $$
 BEGIN
     PERFORM set_config('app.organization_id', target_organization::text, true);
     RETURN QUERY
-        SELECT c.enabled, c.settings FROM channel_config c
+        -- Only what a widget shows leaves the function, never the other settings.
+        SELECT c.enabled,
+               jsonb_build_object('greeting', c.settings::jsonb -> 'greeting',
+                                  'branding', c.settings::jsonb -> 'branding')::text
+        FROM channel_config c
         WHERE c.organization_id = target_organization AND c.kind = target_kind;
 END
 $$;
