@@ -23,6 +23,7 @@ pub mod input;
 pub mod invitations;
 pub mod mail;
 pub mod members;
+pub mod metrics;
 pub mod organizations;
 pub mod server;
 pub mod sessions;

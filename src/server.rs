@@ -47,6 +47,7 @@ pub struct AppState {
     pub api_keys: Arc<ApiKeys>,
     /// Whether API keys may run introspection queries.
     pub api_key_introspection: bool,
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// A built, bound, not yet serving gateway.
@@ -171,6 +172,7 @@ impl Application {
                 .map(|secret| crate::auth::SystemSecret::new(secret.expose())),
             api_keys: api_keys.clone(),
             api_key_introspection: config.api_keys.api_key_introspection,
+            metrics: Default::default(),
         });
         let db_statements = state.db.statements();
         let router = router(state, &config)?;
@@ -308,6 +310,11 @@ fn router(state: Arc<AppState>, config: &ServeConfig) -> anyhow::Result<Router> 
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/.well-known/jwks.json", get(jwks))
+        .route("/metrics", get(metrics))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            count_response,
+        ))
         .with_state(state)
         .layer(CompressionLayer::new())
         .layer(cors)
@@ -322,6 +329,34 @@ fn router(state: Arc<AppState>, config: &ServeConfig) -> anyhow::Result<Router> 
             header::AUTHORIZATION,
             HeaderName::from_static("x-api-key"),
         ])))
+}
+
+/// Counts every answer by status class for `/metrics`.
+async fn count_response(
+    State(state): State<Arc<AppState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let response = next.run(request).await;
+    state.metrics.response(response.status().as_u16());
+    response
+}
+
+/// `/metrics`: the Prometheus text format. It names no organization, user or key.
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let (db_connections, db_idle_connections) = state.db.pool_state();
+    let page = state.metrics.render(&crate::metrics::Gauges {
+        sql_statements: state.db.statements().executed(),
+        api_key_cache_entries: state.api_keys.cached().await,
+        db_connections,
+        db_idle_connections,
+    });
+    let mut response = page.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
 }
 
 async fn healthz() -> &'static str {

@@ -364,6 +364,13 @@ impl ApiKeys {
         self.db.record_api_key_use(batch).await
     }
 
+    /// How many keys (and refusals) the cache holds (after its pending housekeeping, so
+    /// the count is current).
+    pub async fn cached(&self) -> u64 {
+        self.cache.run_pending_tasks().await;
+        self.cache.entry_count()
+    }
+
     /// Forgets idle rate-limit buckets so the maps stay bounded.
     pub fn shrink(&self) {
         self.per_key.retain_recent();

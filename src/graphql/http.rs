@@ -277,7 +277,14 @@ async fn run(
     )
     .await
     {
-        Ok(principal) => principal,
+        Ok(principal) => {
+            if headers.contains_key(auth::API_KEY_HEADER) {
+                state
+                    .metrics
+                    .key_verified(matches!(principal, Principal::ApiKey(_)));
+            }
+            principal
+        }
         Err(error) => {
             let outcome = failure(error, &request_id);
             return reply(StatusCode::INTERNAL_SERVER_ERROR, JSON, outcome.body);
@@ -304,6 +311,7 @@ async fn run(
         if let Principal::ApiKey(key) = &principal
             && let Err(error) = state.api_keys.admit(key)
         {
+            state.metrics.rate_limited();
             outcomes.push(Outcome {
                 rate_limited: true,
                 ..failure(error, &request_id)

@@ -117,6 +117,23 @@ impl Database {
         self.statements.clone()
     }
 
+    /// The pool's open and idle connections (for `/metrics`).
+    pub fn pool_state(&self) -> (u32, u32) {
+        if self.is_postgres() {
+            let pool = self.conn.get_postgres_connection_pool();
+            (
+                pool.size(),
+                u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+            )
+        } else {
+            let pool = self.conn.get_sqlite_connection_pool();
+            (
+                pool.size(),
+                u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+            )
+        }
+    }
+
     /// Whether the database answers (for `/readyz`).
     pub async fn ping(&self) -> bool {
         self.conn.ping().await.is_ok()

@@ -687,3 +687,66 @@ on_both_databases! {
         revoke(&app, &owner, &id).await.ok();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_without_naming_anyone() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |config| {
+        config.api_keys.api_key_rate = 1;
+        config.api_keys.api_key_burst = 1;
+    })
+    .await;
+    let owner = app.sign_up("ann", "acme").await;
+    let (_, key) = app.create_api_key(&owner, "k", &["CONTACTS_READ"]).await;
+    contact_count(&app, &key).await.ok();
+    contact_count(&app, &key).await.expect_code("RATE_LIMITED");
+    assert_refused(
+        &contact_count(&app, "tg_live_nonsense").await,
+        "a malformed key",
+    );
+
+    let response = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(
+        response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/plain"))
+    );
+    let page = response.text().await.expect("page");
+    let value = |name: &str| -> u64 {
+        page.lines()
+            .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing from {page}"))
+    };
+    assert!(value("tenantgate_http_responses_total{class=\"2xx\"}") >= 3);
+    assert!(
+        value("tenantgate_http_responses_total{class=\"4xx\"}") >= 1,
+        "the 429"
+    );
+    assert_eq!(
+        value("tenantgate_api_key_verifications_total{result=\"accepted\"}"),
+        2
+    );
+    assert_eq!(
+        value("tenantgate_api_key_verifications_total{result=\"refused\"}"),
+        1
+    );
+    assert_eq!(value("tenantgate_rate_limited_total"), 1);
+    assert!(value("tenantgate_sql_statements_total") > 0);
+    assert_eq!(value("tenantgate_api_key_cache_entries"), 1);
+    assert!(value("tenantgate_db_connections{state=\"open\"}") >= 1);
+    for private in [
+        owner.organization_id.as_str(),
+        "acme",
+        "tg_live_",
+        owner.email.as_str(),
+    ] {
+        assert!(!page.contains(private), "the page names {private}");
+    }
+}
