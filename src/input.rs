@@ -181,6 +181,44 @@ impl Phone {
     }
 }
 
+/// A JSON object of at most `max_bytes` once serialized: contact attributes, event
+/// properties, channel settings and credentials.
+#[derive(Clone, PartialEq)]
+pub struct JsonObject(serde_json::Map<String, serde_json::Value>);
+
+impl JsonObject {
+    pub fn parse(
+        field: &str,
+        value: serde_json::Value,
+        max_bytes: usize,
+    ) -> Result<Self, AppError> {
+        let serde_json::Value::Object(map) = value else {
+            return Err(AppError::invalid(field, "must be a JSON object"));
+        };
+        let size = serde_json::to_vec(&map).map_err(AppError::internal)?.len();
+        if size > max_bytes {
+            return Err(AppError::invalid(
+                field,
+                format!("must be at most {max_bytes} bytes as JSON"),
+            ));
+        }
+        Ok(JsonObject(map))
+    }
+
+    pub fn as_map(&self) -> &serde_json::Map<String, serde_json::Value> {
+        &self.0
+    }
+
+    pub fn into_map(self) -> serde_json::Map<String, serde_json::Value> {
+        self.0
+    }
+
+    /// As stored: serialized.
+    pub fn to_text(&self) -> String {
+        serde_json::Value::Object(self.0.clone()).to_string()
+    }
+}
+
 /// Parses a GraphQL `ID` that must be a UUID; anything else is `BAD_USER_INPUT`.
 pub fn parse_id(field: &str, raw: &str) -> Result<uuid::Uuid, AppError> {
     uuid::Uuid::parse_str(raw.trim()).map_err(|_| AppError::invalid(field, "is not a valid id"))

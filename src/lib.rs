@@ -30,3 +30,11 @@ pub mod sessions;
 pub mod system;
 pub mod telemetry;
 pub mod tenant;
+
+/// Locks a mutex, taking over one that a panicking holder left poisoned: every mutex in
+/// the gateway guards plain data (queues, counters, maps) that no panic leaves half-written.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -304,10 +304,7 @@ impl ApiKeys {
     }
 
     fn note_use(&self, principal: &KeyPrincipal) {
-        let mut used = self
-            .used
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut used = crate::lock(&self.used);
         used.insert(
             principal.key_id,
             ApiKeyUse {
@@ -352,10 +349,7 @@ impl ApiKeys {
     /// organization.
     pub async fn flush_usage(&self) -> Result<(), AppError> {
         let batch: Vec<ApiKeyUse> = {
-            let mut used = self
-                .used
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut used = crate::lock(&self.used);
             used.drain().map(|(_, use_)| use_).collect()
         };
         if batch.is_empty() {

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::auth::secrets::MasterKey;
 use crate::error::{AppError, AppResult};
+use crate::input::JsonObject;
 use entity::ChannelKind;
 
 /// The largest credentials object, serialized.
@@ -27,22 +28,17 @@ impl Credentials {
     /// Accepts a JSON object of at most 16 KiB serialized. Error messages never quote
     /// the value.
     pub fn parse(field: &str, value: Value) -> AppResult<Self> {
-        let Value::Object(map) = value else {
+        if !value.is_object() {
             return Err(AppError::invalid(
                 field,
                 "must be a JSON object (or null to clear the credentials)",
             ));
-        };
+        }
+        let map = JsonObject::parse(field, value, MAX_CREDENTIALS_BYTES)?.into_map();
         if map.is_empty() {
             return Err(AppError::invalid(
                 field,
                 "must have at least one field (null clears the credentials)",
-            ));
-        }
-        if serialized_len(&map)? > MAX_CREDENTIALS_BYTES {
-            return Err(AppError::invalid(
-                field,
-                format!("must be at most {MAX_CREDENTIALS_BYTES} bytes as JSON"),
             ));
         }
         Ok(Credentials(map))
@@ -52,12 +48,6 @@ impl Credentials {
     pub fn expose(&self) -> &Map<String, Value> {
         &self.0
     }
-}
-
-fn serialized_len(map: &Map<String, Value>) -> AppResult<usize> {
-    serde_json::to_vec(map)
-        .map(|bytes| bytes.len())
-        .map_err(AppError::internal)
 }
 
 /// Seals and opens channel credentials with the master key. Each sealed value is bound to

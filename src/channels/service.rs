@@ -17,7 +17,7 @@ use super::{
 };
 use crate::error::{AppError, AppResult};
 use crate::graphql::pagination::{CursorKey, Page, page, page_request};
-use crate::input::Name;
+use crate::input::{JsonObject, Name};
 use crate::tenant::{GlobalDb, OrganizationChanges, TenantDb};
 use entity::{ChannelKind, channel_config};
 
@@ -203,8 +203,7 @@ fn instructions(field: &str, raw: Option<String>) -> AppResult<Option<String>> {
 fn settings(value: Option<Value>) -> AppResult<String> {
     let settings = match value {
         None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(settings)) => settings,
-        Some(_) => return Err(AppError::invalid("settings", "must be a JSON object")),
+        Some(value) => JsonObject::parse("settings", value, MAX_SETTINGS_BYTES)?.into_map(),
     };
     match settings.get("greeting") {
         None | Some(Value::String(_)) => {}
@@ -227,14 +226,7 @@ fn settings(value: Option<Value>) -> AppResult<String> {
             "must be a JSON object",
         ));
     }
-    let serialized = serde_json::to_string(&settings).map_err(AppError::internal)?;
-    if serialized.len() > MAX_SETTINGS_BYTES {
-        return Err(AppError::invalid(
-            "settings",
-            format!("must be at most {MAX_SETTINGS_BYTES} bytes as JSON"),
-        ));
-    }
-    Ok(serialized)
+    serde_json::to_string(&settings).map_err(AppError::internal)
 }
 
 /// The kind as clients spell it (`WEB_CHAT`): the audit entries' target.

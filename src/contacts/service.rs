@@ -14,7 +14,7 @@ use super::{
 };
 use crate::error::{AppError, AppResult};
 use crate::graphql::pagination::{CursorKey, Page, page, page_request};
-use crate::input::{Email, Name, Phone, parse_id};
+use crate::input::{Email, JsonObject, Name, Phone, parse_id};
 use crate::tenant::{Actor, TenantDb, WriteError};
 use entity::{Role, contact, contact_tag, membership};
 
@@ -573,17 +573,7 @@ fn parse_external_id(field: &str, raw: &str) -> AppResult<Option<String>> {
 
 /// Attributes: a JSON object of at most 16 KiB, stored as text.
 fn parse_attributes(field: &str, value: serde_json::Value) -> AppResult<String> {
-    if !value.is_object() {
-        return Err(AppError::invalid(field, "must be a JSON object"));
-    }
-    let text = value.to_string();
-    if text.len() > MAX_ATTRIBUTES_BYTES {
-        return Err(AppError::invalid(
-            field,
-            format!("must be at most {MAX_ATTRIBUTES_BYTES} bytes"),
-        ));
-    }
-    Ok(text)
+    Ok(JsonObject::parse(field, value, MAX_ATTRIBUTES_BYTES)?.to_text())
 }
 
 /// Merges given attributes into stored ones, key by key (`null` removes a key).

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::{Event, EventFilter, TrackEventInput};
 use crate::error::{AppError, AppResult};
 use crate::graphql::pagination::{CursorKey, Page, page, page_request};
-use crate::input::parse_id;
+use crate::input::{JsonObject, parse_id};
 use crate::tenant::{TenantDb, WriteError};
 use entity::{EventKind, contact, event};
 
@@ -55,21 +55,12 @@ fn name(kind: EventKind, raw: Option<String>) -> AppResult<Option<String>> {
 
 /// The properties as stored: a JSON object of at most 8 KiB.
 fn properties(raw: Option<Json<serde_json::Value>>) -> AppResult<String> {
-    let value = match raw {
-        None => return Ok("{}".to_owned()),
-        Some(Json(value)) => value,
-    };
-    if !value.is_object() {
-        return Err(AppError::invalid("properties", "must be a JSON object"));
+    match raw {
+        None => Ok("{}".to_owned()),
+        Some(Json(value)) => {
+            Ok(JsonObject::parse("properties", value, PROPERTIES_MAX_BYTES)?.to_text())
+        }
     }
-    let text = value.to_string();
-    if text.len() > PROPERTIES_MAX_BYTES {
-        return Err(AppError::invalid(
-            "properties",
-            format!("must be at most {PROPERTIES_MAX_BYTES} bytes once serialized"),
-        ));
-    }
-    Ok(text)
 }
 
 /// When the event happened: not in the future (beyond clock drift), not older than the

@@ -23,6 +23,7 @@ use sea_orm::{ColumnTrait, Condition};
 use uuid::Uuid;
 
 use crate::error::AppError;
+use crate::lock;
 use crate::tenant::{PerParent, TenantDb, WeakTenantDb};
 use entity::{contact, contact_tag, conversation, membership, message};
 
@@ -51,12 +52,6 @@ impl<K, V> Default for Batcher<K, V> {
 struct Batch<K, V> {
     keys: Mutex<Vec<K>>,
     result: tokio::sync::OnceCell<Result<HashMap<K, V>, LoadError>>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl<K: Clone + Eq + Hash + Send + Sync, V: Clone + Send + Sync> Batcher<K, V> {
@@ -89,8 +84,11 @@ impl<K: Clone + Eq + Hash + Send + Sync, V: Clone + Send + Sync> Batcher<K, V> {
                         *open = None;
                     }
                 }
+                // Copied, not taken: should this waiter be dropped mid-load, the next one
+                // loads the same keys. The batch is closed, so no key arrives any more.
                 let mut seen = HashSet::new();
-                let keys: Vec<K> = std::mem::take(&mut *lock(&batch.keys))
+                let keys: Vec<K> = lock(&batch.keys)
+                    .clone()
                     .into_iter()
                     .filter(|key| seen.insert(key.clone()))
                     .collect();

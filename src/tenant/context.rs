@@ -233,10 +233,7 @@ impl RequestContext {
 
     /// Runs `work` after the request's transaction commits; dropped if it rolls back.
     pub fn after_commit(&self, work: AfterCommit) {
-        self.after_commit
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(work);
+        crate::lock(&self.after_commit).push(work);
     }
 
     pub fn global(&self) -> &GlobalDb {

@@ -55,9 +55,7 @@ impl StatementLog {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
-        self.recorded
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::lock(&self.recorded)
     }
 
     fn saw(&self, sql: &str) {

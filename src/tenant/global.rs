@@ -20,6 +20,7 @@ use super::scoped::{TenantDb, WriteError};
 use crate::auth::UserPrincipal;
 use crate::auth::tokens::{hash_opaque_token, new_opaque_token};
 use crate::error::{AppError, AppResult};
+use crate::lock;
 use crate::tenant::ClientInfo;
 use entity::{
     ChannelKind, OrganizationStatus, Role, channel_config, invitation, membership, organization,
@@ -60,12 +61,6 @@ pub struct GlobalDb {
     acting_user: Arc<Mutex<Option<Uuid>>>,
     effects: Arc<Mutex<Vec<Effect>>>,
     mail_enqueued: Arc<std::sync::atomic::AtomicBool>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl GlobalDb {
