@@ -51,85 +51,80 @@ impl Metrics {
 
     /// The exposition page.
     pub fn render(&self, gauges: &Gauges) -> String {
-        let mut page = String::new();
         let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        let _ = writeln!(
-            page,
-            "# HELP tenantgate_http_responses_total HTTP answers by status class."
+        let classes: Vec<(String, u64)> = self
+            .responses
+            .iter()
+            .enumerate()
+            .map(|(index, counter)| (format!("class=\"{}xx\"", index + 1), read(counter)))
+            .collect();
+        let mut page = String::new();
+        family(
+            &mut page,
+            "tenantgate_http_responses_total",
+            "counter",
+            "HTTP answers by status class.",
+            &classes,
         );
-        let _ = writeln!(page, "# TYPE tenantgate_http_responses_total counter");
-        for (index, counter) in self.responses.iter().enumerate() {
-            let _ = writeln!(
-                page,
-                "tenantgate_http_responses_total{{class=\"{}xx\"}} {}",
-                index + 1,
-                read(counter)
-            );
-        }
-        let _ = writeln!(
-            page,
-            "# HELP tenantgate_api_key_verifications_total API keys presented, by result."
+        family(
+            &mut page,
+            "tenantgate_api_key_verifications_total",
+            "counter",
+            "API keys presented, by result.",
+            &[
+                ("result=\"accepted\"".into(), read(&self.keys_accepted)),
+                ("result=\"refused\"".into(), read(&self.keys_refused)),
+            ],
         );
-        let _ = writeln!(
-            page,
-            "# TYPE tenantgate_api_key_verifications_total counter"
+        family(
+            &mut page,
+            "tenantgate_rate_limited_total",
+            "counter",
+            "Operations refused by API key and organization rate limits.",
+            &[(String::new(), read(&self.rate_limited))],
         );
-        let _ = writeln!(
-            page,
-            "tenantgate_api_key_verifications_total{{result=\"accepted\"}} {}",
-            read(&self.keys_accepted)
+        family(
+            &mut page,
+            "tenantgate_sql_statements_total",
+            "counter",
+            "SQL statements run by this process.",
+            &[(String::new(), gauges.sql_statements)],
         );
-        let _ = writeln!(
-            page,
-            "tenantgate_api_key_verifications_total{{result=\"refused\"}} {}",
-            read(&self.keys_refused)
+        family(
+            &mut page,
+            "tenantgate_api_key_cache_entries",
+            "gauge",
+            "Keys held by the verification cache.",
+            &[(String::new(), gauges.api_key_cache_entries)],
         );
-        let _ = writeln!(
-            page,
-            "# HELP tenantgate_rate_limited_total Operations refused by API key and organization rate limits."
-        );
-        let _ = writeln!(page, "# TYPE tenantgate_rate_limited_total counter");
-        let _ = writeln!(
-            page,
-            "tenantgate_rate_limited_total {}",
-            read(&self.rate_limited)
-        );
-        let _ = writeln!(
-            page,
-            "# HELP tenantgate_sql_statements_total SQL statements run by this process."
-        );
-        let _ = writeln!(page, "# TYPE tenantgate_sql_statements_total counter");
-        let _ = writeln!(
-            page,
-            "tenantgate_sql_statements_total {}",
-            gauges.sql_statements
-        );
-        let _ = writeln!(
-            page,
-            "# HELP tenantgate_api_key_cache_entries Keys held by the verification cache."
-        );
-        let _ = writeln!(page, "# TYPE tenantgate_api_key_cache_entries gauge");
-        let _ = writeln!(
-            page,
-            "tenantgate_api_key_cache_entries {}",
-            gauges.api_key_cache_entries
-        );
-        let _ = writeln!(
-            page,
-            "# HELP tenantgate_db_connections Open connections of the pool, and the idle ones."
-        );
-        let _ = writeln!(page, "# TYPE tenantgate_db_connections gauge");
-        let _ = writeln!(
-            page,
-            "tenantgate_db_connections{{state=\"open\"}} {}",
-            gauges.db_connections
-        );
-        let _ = writeln!(
-            page,
-            "tenantgate_db_connections{{state=\"idle\"}} {}",
-            gauges.db_idle_connections
+        family(
+            &mut page,
+            "tenantgate_db_connections",
+            "gauge",
+            "Open connections of the pool, and the idle ones.",
+            &[
+                ("state=\"open\"".into(), u64::from(gauges.db_connections)),
+                (
+                    "state=\"idle\"".into(),
+                    u64::from(gauges.db_idle_connections),
+                ),
+            ],
         );
         page
+    }
+}
+
+/// One metric family: its help and type lines, then a sample per label set (empty for
+/// none).
+fn family(page: &mut String, name: &str, kind: &str, help: &str, samples: &[(String, u64)]) {
+    let _ = writeln!(page, "# HELP {name} {help}");
+    let _ = writeln!(page, "# TYPE {name} {kind}");
+    for (labels, value) in samples {
+        if labels.is_empty() {
+            let _ = writeln!(page, "{name} {value}");
+        } else {
+            let _ = writeln!(page, "{name}{{{labels}}} {value}");
+        }
     }
 }
 
