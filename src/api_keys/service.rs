@@ -111,7 +111,6 @@ pub async fn rotate(
     grace_period_seconds: Option<i32>,
 ) -> AppResult<ApiKeyPayload> {
     let db = request.tenant()?;
-    db.member()?;
     let grace = match grace_period_seconds {
         Some(seconds) if !(0..=MAX_GRACE_SECONDS).contains(&i64::from(seconds)) => {
             return Err(AppError::invalid(
@@ -177,7 +176,6 @@ pub async fn revoke(
     id: &ID,
 ) -> AppResult<api_key::Model> {
     let db = request.tenant()?;
-    db.member()?;
     let existing = db.get::<api_key::Entity>(parse_id("id", id)?).await?;
     if existing.revoked_at.is_some() {
         return Ok(existing);
