@@ -25,6 +25,7 @@ pub mod mail;
 pub mod members;
 pub mod metrics;
 pub mod organizations;
+pub mod policy;
 pub mod server;
 pub mod sessions;
 pub mod system;

@@ -8,12 +8,11 @@ mod service;
 use async_graphql::{Context, Enum, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use crate::auth::api_keys::Scope;
 use crate::error::GqlResult;
 use crate::events::EventType;
 use crate::graphql::ContextExt;
-use crate::graphql::guards::RoleGuard;
-use entity::Role;
+use crate::graphql::guards::Allow;
+use crate::policy::Permission as P;
 
 /// The width of the buckets of a time series, in UTC.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,20 +57,20 @@ pub struct Analytics;
 #[Object]
 impl Analytics {
     /// Totals over `[from, to)`, counted in one statement.
-    #[graphql(guard = "RoleGuard::new(Role::Manager).or_scope(Scope::AnalyticsRead)")]
+    #[graphql(guard = "Allow(P::ReadAnalytics)")]
     async fn summary(
         &self,
         ctx: &Context<'_>,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> GqlResult<AnalyticsSummary> {
-        Ok(service::summary(ctx.request()?.tenant_for(Scope::AnalyticsRead)?, from, to).await?)
+        Ok(service::summary(ctx.request()?.tenant_with(P::ReadAnalytics)?, from, to).await?)
     }
 
     /// Events over `[from, to)` per UTC day or week, oldest first, with every bucket of
     /// the period present (zero when nothing happened); only events of `type` when
     /// given.
-    #[graphql(guard = "RoleGuard::new(Role::Manager).or_scope(Scope::AnalyticsRead)")]
+    #[graphql(guard = "Allow(P::ReadAnalytics)")]
     async fn event_totals(
         &self,
         ctx: &Context<'_>,
@@ -81,7 +80,7 @@ impl Analytics {
         #[graphql(name = "type")] kind: Option<EventType>,
     ) -> GqlResult<Vec<EventTotal>> {
         Ok(service::event_totals(
-            ctx.request()?.tenant_for(Scope::AnalyticsRead)?,
+            ctx.request()?.tenant_with(P::ReadAnalytics)?,
             service::Series {
                 from,
                 to,
@@ -99,7 +98,7 @@ pub struct AnalyticsQuery;
 #[Object]
 impl AnalyticsQuery {
     /// Dashboards' numbers. MANAGER or higher, or an API key with `analytics:read`.
-    #[graphql(guard = "RoleGuard::new(Role::Manager).or_scope(Scope::AnalyticsRead)")]
+    #[graphql(guard = "Allow(P::ReadAnalytics)")]
     async fn analytics(&self) -> Analytics {
         Analytics
     }

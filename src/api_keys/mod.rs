@@ -4,15 +4,18 @@
 
 mod service;
 
+pub use service::revoke_created_by;
+
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use crate::auth::api_keys::Scopes;
 use crate::error::GqlResult;
 use crate::graphql::ContextExt;
-use crate::graphql::guards::RoleGuard;
+use crate::graphql::guards::Allow;
 use crate::graphql::pagination::Page;
-use entity::{Role, api_key};
+use crate::policy::Permission as P;
+use entity::api_key;
 
 /// What an API key may do. No scope reaches members, invitations, API keys, sessions,
 /// the audit log or the organization's settings.
@@ -119,7 +122,7 @@ pub struct ApiKeyQuery;
 impl ApiKeyQuery {
     /// The organization's API keys, newest first. ADMIN or higher.
     #[graphql(
-        guard = "RoleGuard::new(Role::Admin)",
+        guard = "Allow(P::ManageApiKeys)",
         complexity = "crate::graphql::pagination::page_complexity(first, child_complexity)"
     )]
     async fn api_keys(
@@ -139,7 +142,7 @@ pub struct ApiKeyMutation;
 #[Object]
 impl ApiKeyMutation {
     /// Creates an API key and answers its secret, once. ADMIN or higher.
-    #[graphql(guard = "RoleGuard::new(Role::Admin)")]
+    #[graphql(guard = "Allow(P::ManageApiKeys)")]
     async fn create_api_key(
         &self,
         ctx: &Context<'_>,
@@ -151,7 +154,7 @@ impl ApiKeyMutation {
     /// Gives a key a new secret, answered once. The previous secret keeps working for
     /// `gracePeriodSeconds` (0 to 604800; default set by the operator, normally 0) so
     /// the partner can deploy the new one. ADMIN or higher.
-    #[graphql(guard = "RoleGuard::new(Role::Admin)")]
+    #[graphql(guard = "Allow(P::ManageApiKeys)")]
     async fn rotate_api_key(
         &self,
         ctx: &Context<'_>,
@@ -163,7 +166,7 @@ impl ApiKeyMutation {
 
     /// Revokes a key: its next request is refused, on every node. Allowed while the
     /// organization is read-only. ADMIN or higher.
-    #[graphql(guard = "RoleGuard::new(Role::Admin)")]
+    #[graphql(guard = "Allow(P::ManageApiKeys)")]
     async fn revoke_api_key(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ApiKey> {
         Ok(service::revoke(ctx.request()?, ctx.services()?, &id)
             .await?

@@ -197,6 +197,40 @@ pub async fn revoke(
     Ok(revoked)
 }
 
+/// Revokes every live key `creator` created (when they leave, are removed or lose the
+/// right to manage keys: they may still hold the secrets) and answers their ids. Works
+/// while the organization is read-only, like `revokeApiKey`.
+pub async fn revoke_created_by(
+    request: &RequestContext,
+    services: &Services,
+    db: &TenantDb,
+    creator: Uuid,
+) -> AppResult<Vec<Uuid>> {
+    let live = db
+        .all(
+            db.find::<api_key::Entity>()
+                .filter(api_key::Column::CreatedBy.eq(creator))
+                .filter(api_key::Column::RevokedAt.is_null()),
+        )
+        .await?;
+    let now = Utc::now();
+    let mut hashes = Vec::new();
+    let mut ids = Vec::with_capacity(live.len());
+    for key in live {
+        hashes.extend(secrets_of(&key));
+        ids.push(key.id);
+        let mut row: api_key::ActiveModel = key.into();
+        row.revoked_at = Set(Some(now));
+        row.previous_secret_hash = Set(None);
+        row.previous_expires_at = Set(None);
+        db.update_while_read_only(row).await?;
+    }
+    if !hashes.is_empty() {
+        forget_everywhere(request, services, db, hashes).await?;
+    }
+    Ok(ids)
+}
+
 /// The hashes of every secret of a key that may be cached somewhere.
 fn secrets_of(key: &api_key::Model) -> Vec<Vec<u8>> {
     std::iter::once(key.secret_hash.clone())

@@ -8,11 +8,12 @@ use sea_orm::{ColumnTrait, QueryFilter};
 
 use crate::error::{AppResult, GqlResult};
 use crate::graphql::ContextExt;
-use crate::graphql::guards::RoleGuard;
+use crate::graphql::guards::Allow;
 use crate::graphql::pagination::{IdCursor, Page, newest_first, page_request};
 use crate::input::parse_id;
+use crate::policy::Permission as P;
 use crate::tenant::TenantDb;
-use entity::{Role, audit_log};
+use entity::audit_log;
 
 /// One audited change.
 #[derive(SimpleObject)]
@@ -67,7 +68,7 @@ pub struct AuditQuery;
 impl AuditQuery {
     /// The organization's audit log, newest first. ADMIN or higher.
     #[graphql(
-        guard = "RoleGuard::new(Role::Admin)",
+        guard = "Allow(P::ReadAuditLog)",
         complexity = "crate::graphql::pagination::page_complexity(first, child_complexity)"
     )]
     async fn audit_log(

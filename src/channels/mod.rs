@@ -10,12 +10,11 @@ mod service;
 use async_graphql::{Context, Enum, InputObject, Json, MaybeUndefined, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use crate::auth::api_keys::Scope;
 use crate::error::GqlResult;
 use crate::graphql::ContextExt;
-use crate::graphql::guards::RoleGuard;
+use crate::graphql::guards::Allow;
 use crate::graphql::pagination::Page;
-use entity::Role;
+use crate::policy::Permission as P;
 
 pub use credentials::{CredentialSealer, Credentials};
 
@@ -112,7 +111,7 @@ impl ChannelQuery {
     /// The organization's channel configurations, in the order of `ChannelKind`. ADMIN or
     /// higher, or an API key with `channels:read`.
     #[graphql(
-        guard = "RoleGuard::new(Role::Admin).or_scope(Scope::ChannelsRead)",
+        guard = "Allow(P::ReadChannels)",
         complexity = "crate::graphql::pagination::page_complexity(first, child_complexity)"
     )]
     async fn channel_configs(
@@ -122,30 +121,30 @@ impl ChannelQuery {
         after: Option<String>,
     ) -> GqlResult<Page<ChannelConfig>> {
         let system = &ctx.services()?.default_agent_instructions;
-        let db = ctx.request()?.tenant_for(Scope::ChannelsRead)?;
+        let db = ctx.request()?.tenant_with(P::ReadChannels)?;
         Ok(service::list(db, system, first, after).await?)
     }
 
     /// One channel's configuration; `NOT_FOUND` when this channel is not configured.
     /// ADMIN or higher, or an API key with `channels:read`.
-    #[graphql(guard = "RoleGuard::new(Role::Admin).or_scope(Scope::ChannelsRead)")]
+    #[graphql(guard = "Allow(P::ReadChannels)")]
     async fn channel_config(
         &self,
         ctx: &Context<'_>,
         kind: ChannelKind,
     ) -> GqlResult<Option<ChannelConfig>> {
         let system = &ctx.services()?.default_agent_instructions;
-        let db = ctx.request()?.tenant_for(Scope::ChannelsRead)?;
+        let db = ctx.request()?.tenant_with(P::ReadChannels)?;
         Ok(Some(service::get(db, system, kind.into()).await?))
     }
 
     /// The organization's default instructions for its agent (what channels without
     /// their own follow), or the gateway's default when the organization has none.
     /// ADMIN or higher, or an API key with `channels:read`.
-    #[graphql(guard = "RoleGuard::new(Role::Admin).or_scope(Scope::ChannelsRead)")]
+    #[graphql(guard = "Allow(P::ReadChannels)")]
     async fn agent_instructions(&self, ctx: &Context<'_>) -> GqlResult<EffectiveInstructions> {
         let system = &ctx.services()?.default_agent_instructions;
-        let db = ctx.request()?.tenant_for(Scope::ChannelsRead)?;
+        let db = ctx.request()?.tenant_with(P::ReadChannels)?;
         Ok(service::organization_default(db, system).await?)
     }
 
@@ -168,7 +167,7 @@ pub struct ChannelMutation;
 impl ChannelMutation {
     /// Creates or replaces a channel's configuration (its credentials stay). ADMIN or
     /// higher.
-    #[graphql(guard = "RoleGuard::new(Role::Admin)")]
+    #[graphql(guard = "Allow(P::ManageChannels)")]
     async fn upsert_channel_config(
         &self,
         ctx: &Context<'_>,
@@ -183,7 +182,7 @@ impl ChannelMutation {
     /// Sets a configured channel's credentials (a JSON object of at most 16 KiB), or
     /// clears them with `null`. They are sealed and never answered: the answer says
     /// `hasCredentials`. `NOT_FOUND` when the channel is not configured. ADMIN or higher.
-    #[graphql(guard = "RoleGuard::new(Role::Admin)")]
+    #[graphql(guard = "Allow(P::ManageChannels)")]
     async fn set_channel_credentials(
         &self,
         ctx: &Context<'_>,
@@ -204,7 +203,7 @@ impl ChannelMutation {
 
     /// Deletes a channel's configuration, credentials included, and answers its kind.
     /// `NOT_FOUND` when the channel is not configured. ADMIN or higher.
-    #[graphql(guard = "RoleGuard::new(Role::Admin)")]
+    #[graphql(guard = "Allow(P::ManageChannels)")]
     async fn delete_channel_config(
         &self,
         ctx: &Context<'_>,
@@ -218,7 +217,7 @@ impl ChannelMutation {
     /// characters), followed by every channel without its own; `null` or empty clears
     /// them, and the gateway's default applies. Answers the organization's effective
     /// default. ADMIN or higher.
-    #[graphql(guard = "RoleGuard::new(Role::Admin)")]
+    #[graphql(guard = "Allow(P::ManageChannels)")]
     async fn update_agent_instructions(
         &self,
         ctx: &Context<'_>,

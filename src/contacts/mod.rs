@@ -7,35 +7,39 @@ use async_graphql::{
 };
 use chrono::{DateTime, Utc};
 
-use crate::auth::api_keys::Scope;
 use crate::conversations::{Conversation, ConversationStatus};
 use crate::error::GqlResult;
 use crate::graphql::ContextExt;
-use crate::graphql::guards::RoleGuard;
+use crate::graphql::guards::{Allow, Reached};
 use crate::graphql::loaders::{ConversationsOf, NestedRows, TagsOf, load_error};
 use crate::graphql::pagination::{Page, nested_page, nested_request};
 use crate::members::Member;
+use crate::policy::{self, Permission as P};
 use crate::tenant::PerParent;
-use entity::{Role, contact};
+use entity::contact;
 
-/// A person or company the organization deals with.
+/// A person or company the organization deals with. Its fields need `READ_CONTACTS`
+/// (an API key: `contacts:read`), except `id`, which the answer of a write always has.
 #[derive(SimpleObject, Clone)]
-#[graphql(complex)]
+#[graphql(complex, guard = "Allow(P::ReadContacts)")]
 pub struct Contact {
+    #[graphql(guard = "Reached")]
     pub id: ID,
     pub name: String,
     /// Personal data: MEMBER or higher, or an API key with `contacts:read_pii`.
-    #[graphql(guard = "RoleGuard::new(Role::Member).or_scope(Scope::ContactsReadPii)")]
+    #[graphql(guard = "Allow(P::ReadPersonalData)")]
     pub email: Option<String>,
     /// Personal data: MEMBER or higher, or an API key with `contacts:read_pii`.
     /// Normalised to `+` and digits.
-    #[graphql(guard = "RoleGuard::new(Role::Member).or_scope(Scope::ContactsReadPii)")]
+    #[graphql(guard = "Allow(P::ReadPersonalData)")]
     pub phone: Option<String>,
     /// The member responsible for this contact.
     pub owner_id: Option<ID>,
     /// The contact's id in the partner's system, unique within the organization.
     pub external_id: Option<String>,
-    /// Custom attributes (a JSON object).
+    /// Custom attributes (a JSON object). Partners put personal data here, so it is
+    /// personal data: MEMBER or higher, or an API key with `contacts:read_pii`.
+    #[graphql(guard = "Allow(P::ReadPersonalData)")]
     pub attributes: Json<serde_json::Value>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -47,18 +51,19 @@ pub struct Contact {
     key: uuid::Uuid,
 }
 
-#[ComplexObject]
+#[ComplexObject(guard = "Allow(P::ReadContacts)")]
 impl Contact {
     /// Private notes: only the contact's owner and MANAGER or higher read them (never
     /// API keys).
+    #[graphql(guard = "Allow(P::ReadContactNotes)")]
     async fn notes(&self, ctx: &Context<'_>) -> GqlResult<Option<String>> {
-        service::may_read_notes(ctx.request()?.tenant()?, self.owner)?;
+        let db = ctx.request()?.tenant_with(P::ReadContactNotes)?;
+        policy::require_on_row(db.actor(), P::ReadContactNotes, self.owner)?;
         Ok(self.private_notes.clone())
     }
 
     /// Its tags, sorted.
     async fn tags(&self, ctx: &Context<'_>) -> GqlResult<Vec<String>> {
-        ctx.request()?.tenant_for(Scope::ContactsRead)?;
         Ok(ctx
             .loaders()?
             .load_one(TagsOf(self.key))
@@ -68,13 +73,17 @@ impl Contact {
     }
 
     /// The member responsible for it (members only: API keys never see members).
+    #[graphql(guard = "Allow(P::ReadMembers)")]
     async fn owner(&self, ctx: &Context<'_>) -> GqlResult<Option<Member>> {
         Member::load(ctx, self.owner).await
     }
 
     /// Its conversations, most recently started first (`first` 1–100, default 20). API
     /// keys need `conversations:read`.
-    #[graphql(complexity = "crate::graphql::pagination::page_complexity(first, child_complexity)")]
+    #[graphql(
+        guard = "Allow(P::ReadConversations)",
+        complexity = "crate::graphql::pagination::page_complexity(first, child_complexity)"
+    )]
     async fn conversations(
         &self,
         ctx: &Context<'_>,
@@ -82,7 +91,6 @@ impl Contact {
         after: Option<String>,
         status: Option<ConversationStatus>,
     ) -> GqlResult<Page<Conversation>> {
-        ctx.request()?.tenant_for(Scope::ConversationsRead)?;
         let request = nested_request(first, after, None, None)?;
         let loaded = ctx
             .loaders()?
@@ -191,7 +199,8 @@ pub struct IdentifyContactPayload {
 
 #[derive(InputObject, Default)]
 pub struct ContactFilter {
-    /// Case-insensitive substring of the name or email.
+    /// Case-insensitive substring of the name, or of the email for callers who may read
+    /// emails (MEMBER or higher, keys with `contacts:read_pii`).
     pub search: Option<String>,
     /// Only contacts of this owner.
     pub owner_id: Option<ID>,
@@ -235,7 +244,7 @@ impl ContactQuery {
     /// The organization's contacts, a page at a time (`first` 1–100, default 20).
     /// API keys need `contacts:read`.
     #[graphql(
-        guard = "RoleGuard::new(Role::Viewer).or_scope(Scope::ContactsRead)",
+        guard = "Allow(P::ReadContacts)",
         complexity = "crate::graphql::pagination::page_complexity(first, child_complexity)"
     )]
     async fn contacts(
@@ -247,7 +256,7 @@ impl ContactQuery {
         order_by: Option<ContactOrder>,
     ) -> GqlResult<Page<Contact>> {
         Ok(service::list(
-            ctx.request()?.tenant_for(Scope::ContactsRead)?,
+            ctx.request()?.tenant_with(P::ReadContacts)?,
             first,
             after,
             filter.unwrap_or_default(),
@@ -258,10 +267,10 @@ impl ContactQuery {
 
     /// One contact; `NOT_FOUND` when this organization has none with this id. API keys
     /// need `contacts:read`.
-    #[graphql(guard = "RoleGuard::new(Role::Viewer).or_scope(Scope::ContactsRead)")]
+    #[graphql(guard = "Allow(P::ReadContacts)")]
     async fn contact(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<Contact>> {
         Ok(Some(
-            service::get(ctx.request()?.tenant_for(Scope::ContactsRead)?, &id)
+            service::get(ctx.request()?.tenant_with(P::ReadContacts)?, &id)
                 .await?
                 .into(),
         ))
@@ -275,14 +284,14 @@ pub struct ContactMutation;
 impl ContactMutation {
     /// Adds a contact. MEMBER or higher, or an API key with `contacts:write` (its
     /// contacts have no owner).
-    #[graphql(guard = "RoleGuard::new(Role::Member).or_scope(Scope::ContactsWrite)")]
+    #[graphql(guard = "Allow(P::CreateContacts)")]
     async fn create_contact(
         &self,
         ctx: &Context<'_>,
         input: CreateContactInput,
     ) -> GqlResult<Contact> {
         Ok(
-            service::create(ctx.request()?.tenant_for(Scope::ContactsWrite)?, input)
+            service::create(ctx.request()?.tenant_with(P::CreateContacts)?, input)
                 .await?
                 .into(),
         )
@@ -290,7 +299,7 @@ impl ContactMutation {
 
     /// Changes a contact. MEMBER for contacts they own, MANAGER or higher for any; an
     /// API key with `contacts:write` any.
-    #[graphql(guard = "RoleGuard::new(Role::Member).or_scope(Scope::ContactsWrite)")]
+    #[graphql(guard = "Allow(P::UpdateContacts)")]
     async fn update_contact(
         &self,
         ctx: &Context<'_>,
@@ -298,7 +307,7 @@ impl ContactMutation {
         input: UpdateContactInput,
     ) -> GqlResult<Contact> {
         Ok(
-            service::update(ctx.request()?.tenant_for(Scope::ContactsWrite)?, &id, input)
+            service::update(ctx.request()?.tenant_with(P::UpdateContacts)?, &id, input)
                 .await?
                 .into(),
         )
@@ -307,14 +316,14 @@ impl ContactMutation {
     /// Finds the contact a partner means by `externalId` or `email`, creating it when
     /// there is none, and updates what the input gives. MEMBER or higher, or an API key
     /// with `contacts:write`.
-    #[graphql(guard = "RoleGuard::new(Role::Member).or_scope(Scope::ContactsWrite)")]
+    #[graphql(guard = "Allow(P::CreateContacts)")]
     async fn identify_contact(
         &self,
         ctx: &Context<'_>,
         input: IdentifyContactInput,
     ) -> GqlResult<IdentifyContactPayload> {
         let (contact, created) =
-            service::identify(ctx.request()?.tenant_for(Scope::ContactsWrite)?, input).await?;
+            service::identify(ctx.request()?.tenant_with(P::CreateContacts)?, input).await?;
         Ok(IdentifyContactPayload {
             contact: contact.into(),
             created,
@@ -323,9 +332,9 @@ impl ContactMutation {
 
     /// Deletes a contact and answers its id. MEMBER for contacts they own, MANAGER or
     /// higher for any; an API key with `contacts:write` any.
-    #[graphql(guard = "RoleGuard::new(Role::Member).or_scope(Scope::ContactsWrite)")]
+    #[graphql(guard = "Allow(P::DeleteContacts)")]
     async fn delete_contact(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ID> {
-        service::delete(ctx.request()?.tenant_for(Scope::ContactsWrite)?, &id).await?;
+        service::delete(ctx.request()?.tenant_with(P::DeleteContacts)?, &id).await?;
         Ok(id)
     }
 }

@@ -15,8 +15,9 @@ use super::{
 use crate::error::{AppError, AppResult};
 use crate::graphql::pagination::{CursorKey, Page, page, page_request};
 use crate::input::{Email, JsonObject, Name, Phone, parse_id};
+use crate::policy::{self, Permission as P};
 use crate::tenant::{Actor, TenantDb, WriteError};
-use entity::{Role, contact, contact_tag, membership};
+use entity::{contact, contact_tag, membership};
 
 const EMAIL_TAKEN: &str = "another contact has this email";
 
@@ -63,17 +64,19 @@ pub async fn list(
         .filter(|s| !s.is_empty())
     {
         let pattern = format!("%{}%", escape_like(&search.to_lowercase()));
-        select = select.filter(
-            Condition::any()
-                .add(
-                    Expr::expr(Func::lower(Expr::col(contact::Column::Name)))
-                        .like(LikeExpr::new(pattern.clone()).escape('\\')),
-                )
-                .add(
-                    Expr::expr(Func::lower(Expr::col(contact::Column::Email)))
-                        .like(LikeExpr::new(pattern).escape('\\')),
-                ),
+        let mut matches = Condition::any().add(
+            Expr::expr(Func::lower(Expr::col(contact::Column::Name)))
+                .like(LikeExpr::new(pattern.clone()).escape('\\')),
         );
+        // A search matches only what the caller may read: otherwise emails could be
+        // recovered a character at a time from which contacts match.
+        if policy::holds(db.actor(), P::ReadPersonalData) {
+            matches = matches.add(
+                Expr::expr(Func::lower(Expr::col(contact::Column::Email)))
+                    .like(LikeExpr::new(pattern).escape('\\')),
+            );
+        }
+        select = select.filter(matches);
     }
     if let Some(owner) = &filter.owner_id {
         select = select.filter(contact::Column::OwnerId.eq(parse_id("filter.ownerId", owner)?));
@@ -172,30 +175,24 @@ async fn owner(db: &TenantDb, field: &str, id: &ID) -> AppResult<Uuid> {
     Ok(db.get::<membership::Entity>(owner).await?.user_id)
 }
 
-/// Private notes are for the contact's owner and MANAGER or higher.
-pub fn may_read_notes(db: &TenantDb, owner: Option<Uuid>) -> AppResult<()> {
-    let Actor::Member(member) = db.actor() else {
-        return Err(AppError::forbidden(
-            "private notes are for people: API keys cannot read them",
-        ));
-    };
-    if member.role.at_least(Role::Manager) || owner == Some(member.user_id) {
-        Ok(())
-    } else {
-        Err(AppError::forbidden(
-            "only the contact's owner and MANAGER or higher may read its notes",
-        ))
-    }
+/// Private notes are written by people only: the contact's owner and MANAGER or higher.
+fn may_write_notes(db: &TenantDb, owner: Option<Uuid>) -> AppResult<()> {
+    policy::require_on_row(db.actor(), P::WriteContactNotes, owner)
 }
 
-/// Private notes are written by people only.
-fn may_write_notes(db: &TenantDb) -> AppResult<()> {
-    match db.actor() {
-        Actor::Member(_) => Ok(()),
-        Actor::ApiKey { .. } => Err(AppError::forbidden(
-            "private notes are for people: API keys cannot write them",
-        )),
+/// Setting or matching a contact's email needs the right to read it: emails are unique
+/// in the organization, so a `CONFLICT` (or a match) would tell a caller who may not
+/// read emails whose address it is.
+fn may_use_email(db: &TenantDb) -> AppResult<()> {
+    if policy::holds(db.actor(), P::ReadPersonalData) {
+        return Ok(());
     }
+    Err(AppError::forbidden(match db.actor() {
+        Actor::ApiKey { .. } => {
+            "setting or matching a contact's email needs the `contacts:read_pii` scope"
+        }
+        Actor::Member(_) => "setting or matching a contact's email needs the MEMBER role or higher",
+    }))
 }
 
 fn notes(raw: Option<String>) -> AppResult<Option<String>> {
@@ -211,35 +208,13 @@ fn notes(raw: Option<String>) -> AppResult<Option<String>> {
 }
 
 /// Members change the contacts they own, MANAGER or higher any; an API key with
-/// `contacts:write` (checked by the field) any.
-fn may_change(db: &TenantDb, contact: &contact::Model) -> AppResult<()> {
-    let allowed = match db.actor() {
-        Actor::Member(member) => {
-            member.role.at_least(Role::Manager) || contact.owner_id == Some(member.user_id)
-        }
-        Actor::ApiKey { .. } => true,
-    };
-    if allowed {
-        Ok(())
-    } else {
-        Err(AppError::forbidden(
-            "members may only change contacts they own; MANAGER or higher may change any",
-        ))
-    }
+/// `contacts:write` any.
+fn may_change(db: &TenantDb, permission: P, contact: &contact::Model) -> AppResult<()> {
+    policy::require_on_row(db.actor(), permission, contact.owner_id)
 }
 
 fn may_reassign(db: &TenantDb) -> AppResult<()> {
-    if db.role().is_some_and(|role| role.at_least(Role::Manager)) {
-        Ok(())
-    } else if db.role().is_none() {
-        Err(AppError::forbidden(
-            "API keys cannot assign contacts to members: leave ownerId out",
-        ))
-    } else {
-        Err(AppError::forbidden(
-            "only MANAGER or higher may give a contact to another owner",
-        ))
-    }
+    policy::require(db.actor(), P::AssignContacts)
 }
 
 pub async fn create(db: &TenantDb, input: CreateContactInput) -> AppResult<contact::Model> {
@@ -249,6 +224,9 @@ pub async fn create(db: &TenantDb, input: CreateContactInput) -> AppResult<conta
         .filter(|e| !e.trim().is_empty())
         .map(|e| Email::parse("email", &e).map(Email::into_inner))
         .transpose()?;
+    if email.is_some() {
+        may_use_email(db)?;
+    }
     let phone = input
         .phone
         .filter(|p| !p.trim().is_empty())
@@ -268,7 +246,7 @@ pub async fn create(db: &TenantDb, input: CreateContactInput) -> AppResult<conta
         may_reassign(db)?;
     }
     if input.notes.is_some() {
-        may_write_notes(db)?;
+        may_write_notes(db, owner_id)?;
     }
     let external_id = input
         .external_id
@@ -314,7 +292,13 @@ pub async fn update(
     input: UpdateContactInput,
 ) -> AppResult<contact::Model> {
     let existing = get(db, id).await?;
-    may_change(db, &existing)?;
+    may_change(db, P::UpdateContacts, &existing)?;
+    if !input.notes.is_undefined() {
+        may_write_notes(db, existing.owner_id)?;
+    }
+    if !input.email.is_undefined() {
+        may_use_email(db)?;
+    }
     let mut row: contact::ActiveModel = existing.into();
     if let Some(name) = input.name {
         row.name = Set(Name::parse("name", &name, 200)?.into_inner());
@@ -351,9 +335,6 @@ pub async fn update(
             }
             row.owner_id = Set(Some(owner_id));
         }
-    }
-    if !input.notes.is_undefined() {
-        may_write_notes(db)?;
     }
     match input.notes {
         MaybeUndefined::Undefined => {}
@@ -404,6 +385,9 @@ pub async fn identify(
             "externalId",
             "or `email` is needed to identify a contact",
         ));
+    }
+    if email.is_some() {
+        may_use_email(db)?;
     }
     let name = input
         .name
@@ -482,6 +466,8 @@ pub async fn identify(
         return Ok((created, true));
     };
 
+    // Identifying an existing contact changes it: the same rule as `updateContact`.
+    may_change(db, P::UpdateContacts, &existing)?;
     if let (Some(wanted), Some(present)) = (&external_id, &existing.external_id)
         && wanted != present
     {
@@ -641,7 +627,7 @@ async fn set_tags(
 
 pub async fn delete(db: &TenantDb, id: &ID) -> AppResult<()> {
     let existing = get(db, id).await?;
-    may_change(db, &existing)?;
+    may_change(db, P::DeleteContacts, &existing)?;
     db.delete::<contact::Entity>(existing.id)
         .await
         .map_err(AppError::from)

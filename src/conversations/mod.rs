@@ -9,17 +9,17 @@ use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Object, Simpl
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::auth::api_keys::Scope;
 pub use crate::channels::ChannelKind;
 use crate::contacts::Contact;
 use crate::error::GqlResult;
 use crate::graphql::ContextExt;
-use crate::graphql::guards::RoleGuard;
+use crate::graphql::guards::{Allow, Reached};
 use crate::graphql::loaders::{ContactId, ConversationId, MessagesOf, load_error};
 use crate::graphql::pagination::{Page, nested_page, nested_request};
 use crate::members::Member;
+use crate::policy::Permission as P;
 use crate::tenant::PerParent;
-use entity::{Role, conversation, message};
+use entity::{conversation, message};
 
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConversationStatus {
@@ -65,10 +65,13 @@ impl MessageAuthor {
     }
 }
 
-/// A conversation with a contact on one channel.
+/// A conversation with a contact on one channel. Its fields need `READ_CONVERSATIONS`
+/// (an API key: `conversations:read`), except `id`, which the answer of a write always
+/// has.
 #[derive(SimpleObject, Clone)]
-#[graphql(complex)]
+#[graphql(complex, guard = "Allow(P::ReadConversations)")]
 pub struct Conversation {
+    #[graphql(guard = "Reached")]
     pub id: ID,
     pub channel: ChannelKind,
     pub status: ConversationStatus,
@@ -76,6 +79,8 @@ pub struct Conversation {
     /// The member handling it.
     pub assignee_id: Option<ID>,
     /// Filled when the conversation is closed (see the `SUMMARIZE_CONVERSATIONS` job).
+    /// Personal data: MEMBER or higher, or an API key with `contacts:read_pii`.
+    #[graphql(guard = "Allow(P::ReadPersonalData)")]
     pub summary: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -113,11 +118,11 @@ impl From<conversation::Model> for Conversation {
     }
 }
 
-#[ComplexObject]
+#[ComplexObject(guard = "Allow(P::ReadConversations)")]
 impl Conversation {
-    /// The contact it is with.
+    /// The contact it is with (API keys need `contacts:read`).
+    #[graphql(guard = "Allow(P::ReadContacts)")]
     async fn contact(&self, ctx: &Context<'_>) -> GqlResult<Option<Contact>> {
-        ctx.request()?.tenant_for(Scope::ContactsRead)?;
         Ok(ctx
             .loaders()?
             .load_one(ContactId(self.contact))
@@ -127,6 +132,7 @@ impl Conversation {
     }
 
     /// The member handling it (members only: API keys never see members).
+    #[graphql(guard = "Allow(P::ReadMembers)")]
     async fn assignee(&self, ctx: &Context<'_>) -> GqlResult<Option<Member>> {
         Member::load(ctx, self.assignee).await
     }
@@ -144,7 +150,6 @@ impl Conversation {
         last: Option<i32>,
         before: Option<String>,
     ) -> GqlResult<Page<Message>> {
-        ctx.request()?.tenant_for(Scope::ConversationsRead)?;
         let request = nested_request(first, after, last, before)?;
         let loaded = ctx
             .loaders()?
@@ -172,15 +177,19 @@ impl Conversation {
     }
 }
 
-/// A message of a conversation.
+/// A message of a conversation. Its fields need `READ_CONVERSATIONS` (an API key:
+/// `conversations:read`), except `id`, which the answer of a write always has.
 #[derive(SimpleObject, Clone)]
-#[graphql(complex)]
+#[graphql(complex, guard = "Allow(P::ReadConversations)")]
 pub struct Message {
+    #[graphql(guard = "Reached")]
     pub id: ID,
     pub conversation_id: ID,
     pub author: MessageAuthor,
     /// The member who wrote an `AGENT` message.
     pub author_id: Option<ID>,
+    /// Personal data: MEMBER or higher, or an API key with `contacts:read_pii`.
+    #[graphql(guard = "Allow(P::ReadPersonalData)")]
     pub body: String,
     pub created_at: DateTime<Utc>,
     #[graphql(skip)]
@@ -201,11 +210,10 @@ impl From<message::Model> for Message {
     }
 }
 
-#[ComplexObject]
+#[ComplexObject(guard = "Allow(P::ReadConversations)")]
 impl Message {
     /// The conversation it belongs to.
     async fn conversation(&self, ctx: &Context<'_>) -> GqlResult<Option<Conversation>> {
-        ctx.request()?.tenant_for(Scope::ConversationsRead)?;
         Ok(ctx
             .loaders()?
             .load_one(ConversationId(self.conversation))
@@ -251,7 +259,7 @@ impl ConversationQuery {
     /// The organization's conversations, most recently started first (`first` 1–100,
     /// default 20). VIEWER or higher; API keys need `conversations:read`.
     #[graphql(
-        guard = "RoleGuard::new(Role::Viewer).or_scope(Scope::ConversationsRead)",
+        guard = "Allow(P::ReadConversations)",
         complexity = "crate::graphql::pagination::page_complexity(first, child_complexity)"
     )]
     async fn conversations(
@@ -262,7 +270,7 @@ impl ConversationQuery {
         filter: Option<ConversationFilter>,
     ) -> GqlResult<Page<Conversation>> {
         Ok(service::list(
-            ctx.request()?.tenant_for(Scope::ConversationsRead)?,
+            ctx.request()?.tenant_with(P::ReadConversations)?,
             first,
             after,
             filter.unwrap_or_default(),
@@ -271,10 +279,10 @@ impl ConversationQuery {
     }
 
     /// One conversation; `NOT_FOUND` when this organization has none with this id.
-    #[graphql(guard = "RoleGuard::new(Role::Viewer).or_scope(Scope::ConversationsRead)")]
+    #[graphql(guard = "Allow(P::ReadConversations)")]
     async fn conversation(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<Conversation>> {
         Ok(Some(
-            service::get(ctx.request()?.tenant_for(Scope::ConversationsRead)?, &id)
+            service::get(ctx.request()?.tenant_with(P::ReadConversations)?, &id)
                 .await?
                 .into(),
         ))
@@ -288,14 +296,14 @@ pub struct ConversationMutation;
 impl ConversationMutation {
     /// Starts a conversation with a contact. MEMBER or higher, or an API key with
     /// `conversations:write`.
-    #[graphql(guard = "RoleGuard::new(Role::Member).or_scope(Scope::ConversationsWrite)")]
+    #[graphql(guard = "Allow(P::WriteConversations)")]
     async fn start_conversation(
         &self,
         ctx: &Context<'_>,
         input: StartConversationInput,
     ) -> GqlResult<Conversation> {
         Ok(
-            service::start(ctx.request()?.tenant_for(Scope::ConversationsWrite)?, input)
+            service::start(ctx.request()?.tenant_with(P::WriteConversations)?, input)
                 .await?
                 .into(),
         )
@@ -303,7 +311,7 @@ impl ConversationMutation {
 
     /// Posts a message to an open conversation. MEMBER or higher, or an API key with
     /// `conversations:write`.
-    #[graphql(guard = "RoleGuard::new(Role::Member).or_scope(Scope::ConversationsWrite)")]
+    #[graphql(guard = "Allow(P::WriteConversations)")]
     async fn post_message(
         &self,
         ctx: &Context<'_>,
@@ -311,7 +319,7 @@ impl ConversationMutation {
         input: PostMessageInput,
     ) -> GqlResult<Message> {
         Ok(service::post(
-            ctx.request()?.tenant_for(Scope::ConversationsWrite)?,
+            ctx.request()?.tenant_with(P::WriteConversations)?,
             &conversation_id,
             input,
         )
@@ -321,10 +329,10 @@ impl ConversationMutation {
 
     /// Closes a conversation (closing a closed one changes nothing). MEMBER or higher, or
     /// an API key with `conversations:write`.
-    #[graphql(guard = "RoleGuard::new(Role::Member).or_scope(Scope::ConversationsWrite)")]
+    #[graphql(guard = "Allow(P::WriteConversations)")]
     async fn close_conversation(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Conversation> {
         Ok(
-            service::close(ctx.request()?.tenant_for(Scope::ConversationsWrite)?, &id)
+            service::close(ctx.request()?.tenant_with(P::WriteConversations)?, &id)
                 .await?
                 .into(),
         )

@@ -55,11 +55,7 @@ pub async fn start(db: &TenantDb, input: StartConversationInput) -> AppResult<co
     let assignee = match &input.assignee_id {
         None => None,
         Some(id) => {
-            if db.user_id().is_none() {
-                return Err(AppError::forbidden(
-                    "API keys cannot assign conversations to members: leave assigneeId out",
-                ));
-            }
+            crate::policy::require(db.actor(), crate::policy::Permission::AssignConversations)?;
             let member = db
                 .get::<membership::Entity>(parse_id("assigneeId", id)?)
                 .await?;

@@ -8,12 +8,12 @@ mod service;
 use async_graphql::{Context, Enum, ID, InputObject, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use crate::auth::api_keys::Scope;
 use crate::error::GqlResult;
 use crate::graphql::ContextExt;
-use crate::graphql::guards::RoleGuard;
+use crate::graphql::guards::Allow;
 use crate::graphql::pagination::Page;
-use entity::{Role, event};
+use crate::policy::Permission as P;
+use entity::event;
 
 /// What kind of thing happened.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,7 +46,7 @@ pub struct Event {
     /// here, so it is for MEMBER or higher, like a contact's email (and for the key that
     /// tracks the event, in `trackEvent`'s answer).
     #[graphql(
-        guard = "crate::graphql::guards::RoleGuard::new(entity::Role::Member).or_scope(crate::auth::api_keys::Scope::EventsWrite)"
+        guard = "crate::graphql::guards::Allow(crate::policy::Permission::ReadEventProperties)"
     )]
     pub properties: Json<serde_json::Value>,
     /// When it happened.
@@ -114,7 +114,7 @@ impl EventQuery {
     /// The organization's events, most recent `occurredAt` first, a page at a time
     /// (`first` 1–100, default 20). VIEWER or higher; API keys cannot read events.
     #[graphql(
-        guard = "RoleGuard::new(Role::Viewer)",
+        guard = "Allow(P::ReadEvents)",
         complexity = "crate::graphql::pagination::page_complexity(first, child_complexity)"
     )]
     async fn events(
@@ -141,10 +141,10 @@ pub struct EventMutation;
 impl EventMutation {
     /// Records an event. MEMBER or higher, or an API key with `events:write`. Refused
     /// while the organization is suspended or canceled.
-    #[graphql(guard = "RoleGuard::new(Role::Member).or_scope(Scope::EventsWrite)")]
+    #[graphql(guard = "Allow(P::TrackEvents)")]
     async fn track_event(&self, ctx: &Context<'_>, input: TrackEventInput) -> GqlResult<Event> {
         Ok(
-            service::track(ctx.request()?.tenant_for(Scope::EventsWrite)?, input)
+            service::track(ctx.request()?.tenant_with(P::TrackEvents)?, input)
                 .await?
                 .into(),
         )

@@ -1,54 +1,22 @@
-//! Guards: permission rules declared on fields, so no resolver has to remember them.
+//! Guards: the policy table's answer, declared on fields, so no resolver has to remember
+//! it.
 
 use async_graphql::{Context, Guard};
 
 use super::ContextExt;
-use crate::auth::api_keys::Scope;
 use crate::error::AppError;
-use crate::tenant::Actor;
-use entity::Role;
+use crate::policy::Permission;
 
-/// Admits members whose role in the request's organization is at least `minimum`, and
-/// API keys only when the field names a scope (`.or_scope(…)`) that the key holds.
-pub struct RoleGuard {
-    minimum: Role,
-    scope: Option<Scope>,
-}
+/// Admits whoever holds the permission in the request's organization: a member whose
+/// role is at least the rule's, or an API key holding the rule's scope (see
+/// [`crate::policy::RULES`]). A rule's row condition (own rows, role ceiling) is checked
+/// where the row is known, by the service.
+pub struct Allow(pub Permission);
 
-impl RoleGuard {
-    pub fn new(minimum: Role) -> Self {
-        RoleGuard {
-            minimum,
-            scope: None,
-        }
-    }
-
-    /// Also admits API keys holding `scope`.
-    pub fn or_scope(self, scope: Scope) -> Self {
-        RoleGuard {
-            scope: Some(scope),
-            ..self
-        }
-    }
-}
-
-impl Guard for RoleGuard {
+impl Guard for Allow {
     async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
-        let request = ctx.request()?;
-        let tenant = match self.scope {
-            Some(scope) => request.tenant_for(scope)?,
-            None => request.tenant()?,
-        };
-        match tenant.actor() {
-            Actor::Member(member) if member.role.at_least(self.minimum) => Ok(()),
-            Actor::Member(_) => Err(AppError::forbidden(format!(
-                "this needs the {} role or higher",
-                format!("{:?}", self.minimum).to_uppercase()
-            ))
-            .into()),
-            // `tenant_for` admitted the key: it holds the scope.
-            Actor::ApiKey { .. } => Ok(()),
-        }
+        ctx.request()?.tenant_with(self.0)?;
+        Ok(())
     }
 }
 
@@ -65,5 +33,16 @@ impl Guard for PeopleOnly {
             }
             _ => Ok(()),
         }
+    }
+}
+
+/// Admits whoever reached the object that holds the field ([`crate::policy::Access::Parent`]):
+/// it stands where a type's guard would otherwise apply to a field that must stay open,
+/// such as a contact's `id` in the answer of a key that may write but not read contacts.
+pub struct Reached;
+
+impl Guard for Reached {
+    async fn check(&self, _ctx: &Context<'_>) -> async_graphql::Result<()> {
+        Ok(())
     }
 }

@@ -19,10 +19,10 @@ use crate::graphql::Services;
 use crate::graphql::pagination::{IdCursor, Page, newest_first, page_request};
 use crate::input::{Email, Name, Password, parse_id};
 use crate::mail::Mail;
-use crate::members::may_grant;
 use crate::organizations::seats_in_use;
+use crate::policy::{self, Permission as P};
 use crate::sessions::{AuthPayload, start_session};
-use crate::tenant::{RequestContext, TenantDb};
+use crate::tenant::{Actor, Member, RequestContext, TenantDb};
 use entity::{Role, invitation, membership};
 
 const TOKEN_PREFIX: &str = "tgi_";
@@ -103,12 +103,14 @@ async fn ensure_free_seat(db: &TenantDb) -> AppResult<()> {
     Ok(())
 }
 
+/// Mails the invitation's link. The token travels only this way, to the invited
+/// mailbox: never in an API answer, so an inviter cannot accept in the invitee's name.
 async fn send(
     request: &RequestContext,
     services: &Services,
     invitation: &invitation::Model,
     token: &str,
-) -> AppResult<String> {
+) -> AppResult<()> {
     let db = request.tenant()?;
     let url = services.app_link("accept-invitation", token);
     let organization = db.organization().await?;
@@ -135,8 +137,7 @@ async fn send(
                 kind: "invitation",
             },
         )
-        .await?;
-    Ok(url)
+        .await
 }
 
 pub async fn invite(
@@ -147,7 +148,7 @@ pub async fn invite(
     let db = request.tenant()?;
     let email = Email::parse("email", &input.email)?;
     let role = Role::from(input.role);
-    may_grant(db.member()?.role, role)?;
+    policy::require_on_role(db.actor(), P::InviteMembers, role)?;
     if db.member_by_email(email.as_str()).await?.is_some() {
         return Err(AppError::conflict(
             "email",
@@ -193,7 +194,7 @@ pub async fn invite(
         })
         .await
         .map_err(|e| e.conflict_on("email", "an invitation to this email is already pending"))?;
-    let url = send(request, services, &created, &token).await?;
+    send(request, services, &created, &token).await?;
     db.audit(
         "invitation.created",
         "invitation",
@@ -203,7 +204,6 @@ pub async fn invite(
     .await?;
     Ok(InvitationPayload {
         invitation: created.into(),
-        invitation_url: url,
     })
 }
 
@@ -214,6 +214,8 @@ pub async fn resend(
 ) -> AppResult<InvitationPayload> {
     let db = request.tenant()?;
     let existing = db.get::<invitation::Entity>(parse_id("id", id)?).await?;
+    // A fresh link to an invitation is as good as granting its role.
+    policy::require_on_role(db.actor(), P::ResendInvitations, existing.role)?;
     let now = Utc::now();
     match status_of(&existing, now) {
         InvitationStatus::Accepted | InvitationStatus::Revoked => {
@@ -231,7 +233,7 @@ pub async fn resend(
     row.token_hash = Set(hash);
     row.expires_at = Set(now + Duration::days(LIFETIME_DAYS));
     let updated = db.update(row).await?;
-    let url = send(request, services, &updated, &token).await?;
+    send(request, services, &updated, &token).await?;
     db.audit(
         "invitation.resent",
         "invitation",
@@ -241,12 +243,12 @@ pub async fn resend(
     .await?;
     Ok(InvitationPayload {
         invitation: updated.into(),
-        invitation_url: url,
     })
 }
 
 pub async fn revoke(db: &TenantDb, id: &ID) -> AppResult<invitation::Model> {
     let existing = db.get::<invitation::Entity>(parse_id("id", id)?).await?;
+    policy::require_on_role(db.actor(), P::RevokeInvitations, existing.role)?;
     if matches!(
         status_of(&existing, Utc::now()),
         InvitationStatus::Accepted | InvitationStatus::Revoked
@@ -266,6 +268,72 @@ pub async fn revoke(db: &TenantDb, id: &ID) -> AppResult<invitation::Model> {
         json!({ "before": { "email": revoked.email, "role": revoked.role } }),
     )
     .await?;
+    Ok(revoked)
+}
+
+/// An invitation is only as good as its inviter: accepting it re-checks that they are
+/// still a member who may grant its role (a removed or demoted admin's invitations are
+/// revoked when that happens; this also holds for any that slipped through).
+async fn inviter_may_still_grant(db: &TenantDb, invitation: &invitation::Model) -> AppResult<()> {
+    let refused = || {
+        AppError::forbidden(
+            "the person who invited you can no longer grant this role: ask an admin of the organization to invite you again",
+        )
+    };
+    let inviter = invitation.invited_by.ok_or_else(refused)?;
+    let membership = db
+        .all(
+            db.find::<membership::Entity>()
+                .filter(membership::Column::UserId.eq(inviter)),
+        )
+        .await?
+        .pop()
+        .ok_or_else(refused)?;
+    let actor = Actor::Member(Member {
+        user_id: inviter,
+        role: membership.role,
+    });
+    if policy::holds_on_role(&actor, P::InviteMembers, invitation.role) {
+        Ok(())
+    } else {
+        Err(refused())
+    }
+}
+
+/// Revokes the pending invitations `inviter` sent that their standing no longer covers:
+/// all of them when they left or were removed (`role` is `None`), those above what
+/// `role` may grant after a demotion. Answers the revoked invitations' ids.
+pub async fn revoke_issued_by(
+    db: &TenantDb,
+    inviter: Uuid,
+    role: Option<Role>,
+) -> AppResult<Vec<Uuid>> {
+    let now = Utc::now();
+    let pending = db
+        .all(
+            db.find::<invitation::Entity>()
+                .filter(invitation::Column::InvitedBy.eq(inviter))
+                .filter(invitation::Column::AcceptedAt.is_null())
+                .filter(invitation::Column::RevokedAt.is_null()),
+        )
+        .await?;
+    let mut revoked = Vec::new();
+    for invitation in pending {
+        let still_covered = role.is_some_and(|role| {
+            let actor = Actor::Member(Member {
+                user_id: inviter,
+                role,
+            });
+            policy::holds_on_role(&actor, P::InviteMembers, invitation.role)
+        });
+        if still_covered {
+            continue;
+        }
+        revoked.push(invitation.id);
+        let mut row: invitation::ActiveModel = invitation.into();
+        row.revoked_at = Set(Some(now));
+        db.update(row).await?;
+    }
     Ok(revoked)
 }
 
@@ -334,6 +402,7 @@ pub async fn accept(
 
     let scope = global.enter_by_invitation(&verified, user.id, ip).await?;
     let db = scope.db();
+    inviter_may_still_grant(db, &invitation).await?;
     let now = Utc::now();
     db.insert(membership::ActiveModel {
         organization_id: NotSet,

@@ -15,7 +15,7 @@ use crate::error::{AppError, AppResult};
 use crate::tenant::{Database, GlobalDb, OutboxMail, SealedMail};
 
 /// What the master key binds outbox bodies to.
-const SEAL_CONTEXT: &[u8] = b"tenantgate-outbox";
+pub const SEAL_CONTEXT: &[u8] = b"tenantgate-outbox";
 /// Deliveries tried at most this often before an email is given up.
 const MAX_ATTEMPTS: i32 = 8;
 /// How long a claimed email is reserved for this dispatcher.

@@ -4,18 +4,17 @@
 
 mod service;
 
-pub use service::may_grant;
-
 use async_graphql::{ComplexObject, Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::error::GqlResult;
-use crate::graphql::guards::RoleGuard;
+use crate::graphql::guards::Allow;
 use crate::graphql::loaders::{MemberId, load_error};
 use crate::graphql::pagination::Page;
 use crate::graphql::{ContextExt, Role as RoleValue};
-use entity::{Role, membership, user};
+use crate::policy::Permission as P;
+use entity::{membership, user};
 
 /// A member of the organization.
 #[derive(SimpleObject, Clone)]
@@ -85,7 +84,7 @@ pub struct MemberQuery;
 impl MemberQuery {
     /// The organization's members, in the order they joined (`first` 1–100, default 20).
     #[graphql(
-        guard = "RoleGuard::new(Role::Viewer)",
+        guard = "Allow(P::ReadMembers)",
         complexity = "crate::graphql::pagination::page_complexity(first, child_complexity)"
     )]
     async fn members(
@@ -112,34 +111,55 @@ pub struct MemberMutation;
 impl MemberMutation {
     /// Changes a member's role. ADMIN or higher; never to or from a role above your own;
     /// only owners make or unmake owners; the last owner stays an owner.
-    #[graphql(guard = "RoleGuard::new(Role::Admin)")]
+    #[graphql(guard = "Allow(P::ChangeMemberRoles)")]
     async fn update_member_role(
         &self,
         ctx: &Context<'_>,
         user_id: ID,
         role: RoleValue,
+        #[graphql(
+            default = false,
+            desc = "Demoted below ADMIN, the member's API keys are revoked (they may hold the secrets); true keeps them. Their invitations above the new role are always revoked."
+        )]
+        keep_api_keys: bool,
     ) -> GqlResult<Member> {
-        Ok(service::update_role(ctx.request()?.tenant()?, &user_id, role.into()).await?)
+        Ok(service::update_role(
+            ctx.request()?,
+            ctx.services()?,
+            &user_id,
+            role.into(),
+            keep_api_keys,
+        )
+        .await?)
     }
 
     /// Removes a member; their access ends with their next request and their contacts
     /// lose their owner. ADMIN or higher, never above your own role; only owners remove
     /// owners; the last owner cannot be removed. Answers the removed user's id.
-    #[graphql(guard = "RoleGuard::new(Role::Admin)")]
-    async fn remove_member(&self, ctx: &Context<'_>, user_id: ID) -> GqlResult<ID> {
-        service::remove(ctx.request()?.tenant()?, &user_id).await?;
+    #[graphql(guard = "Allow(P::RemoveMembers)")]
+    async fn remove_member(
+        &self,
+        ctx: &Context<'_>,
+        user_id: ID,
+        #[graphql(
+            default = false,
+            desc = "The removed member's API keys are revoked (they may hold the secrets); true keeps them working. Their pending invitations are always revoked."
+        )]
+        keep_api_keys: bool,
+    ) -> GqlResult<ID> {
+        service::remove(ctx.request()?, ctx.services()?, &user_id, keep_api_keys).await?;
         Ok(user_id)
     }
 
     /// Leaves the organization. The last owner cannot leave: transfer ownership first.
-    #[graphql(guard = "RoleGuard::new(Role::Viewer)")]
+    #[graphql(guard = "Allow(P::LeaveOrganization)")]
     async fn leave_organization(&self, ctx: &Context<'_>) -> GqlResult<bool> {
-        service::leave(ctx.request()?.tenant()?).await?;
+        service::leave(ctx.request()?, ctx.services()?).await?;
         Ok(true)
     }
 
     /// Makes another member an OWNER and you an ADMIN. OWNER only.
-    #[graphql(guard = "RoleGuard::new(Role::Owner)")]
+    #[graphql(guard = "Allow(P::TransferOwnership)")]
     async fn transfer_ownership(&self, ctx: &Context<'_>, user_id: ID) -> GqlResult<Member> {
         Ok(service::transfer_ownership(ctx.request()?.tenant()?, &user_id).await?)
     }

@@ -10,9 +10,11 @@ use uuid::Uuid;
 
 use super::{Member, MemberFilter};
 use crate::error::{AppError, AppResult};
+use crate::graphql::Services;
 use crate::graphql::pagination::{CursorKey, Page, page, page_request};
 use crate::input::parse_id;
-use crate::tenant::TenantDb;
+use crate::policy::{self, Permission as P};
+use crate::tenant::{RequestContext, TenantDb};
 use entity::{Role, membership};
 
 /// Where a page of members continues: join time, then user id.
@@ -76,43 +78,7 @@ pub async fn list(
 
 /// A member's email is for ADMIN or higher and for the member themself.
 pub fn may_read_email(db: &TenantDb, member: Uuid) -> AppResult<()> {
-    if db.role().is_some_and(|role| role.at_least(Role::Admin)) || db.user_id() == Some(member) {
-        Ok(())
-    } else {
-        Err(AppError::forbidden(
-            "members' emails are visible to ADMIN or higher only",
-        ))
-    }
-}
-
-/// Whether the caller may act on a member who holds `target`.
-fn may_act_on(actor: Role, target: Role) -> AppResult<()> {
-    if target == Role::Owner && actor != Role::Owner {
-        return Err(AppError::forbidden(
-            "only an OWNER may change or remove an owner",
-        ));
-    }
-    if !actor.at_least(target) {
-        return Err(AppError::forbidden(
-            "you cannot act on a member above your own role",
-        ));
-    }
-    Ok(())
-}
-
-/// Whether the caller may hand out `role`.
-pub fn may_grant(actor: Role, role: Role) -> AppResult<()> {
-    if role == Role::Owner && actor != Role::Owner {
-        return Err(AppError::forbidden(
-            "only an OWNER may make someone an owner",
-        ));
-    }
-    if !actor.at_least(role) {
-        return Err(AppError::forbidden(
-            "you cannot grant a role above your own",
-        ));
-    }
-    Ok(())
+    policy::require_on_row(db.actor(), P::ReadMemberEmails, Some(member))
 }
 
 async fn owner_count(db: &TenantDb) -> AppResult<u64> {
@@ -146,13 +112,63 @@ async fn member(db: &TenantDb, user_id: Uuid) -> AppResult<Member> {
         .ok_or(AppError::not_found("member"))
 }
 
-pub async fn update_role(db: &TenantDb, user_id: &ID, role: Role) -> AppResult<Member> {
+/// What a change of standing took away from a person: the invitations they sent that
+/// they can no longer grant, and the API keys they created (whose secrets they may hold)
+/// unless the one who acted keeps them.
+struct Withdrawn {
+    invitations: Vec<Uuid>,
+    api_keys: Vec<Uuid>,
+    kept_api_keys: bool,
+}
+
+impl Withdrawn {
+    fn audit(&self) -> serde_json::Value {
+        json!({
+            "revokedInvitations": self.invitations,
+            "revokedApiKeys": self.api_keys,
+            "keptApiKeys": self.kept_api_keys,
+        })
+    }
+}
+
+/// Withdraws what `user` can no longer grant now that they hold `role` (`None`: they
+/// are no longer a member).
+async fn withdraw(
+    request: &RequestContext,
+    services: &Services,
+    db: &TenantDb,
+    user: Uuid,
+    role: Option<Role>,
+    keep_api_keys: bool,
+) -> AppResult<Withdrawn> {
+    let invitations = crate::invitations::revoke_issued_by(db, user, role).await?;
+    let may_keep_keys = role.is_some_and(|role| policy::role_holds(role, P::ManageApiKeys));
+    let kept_api_keys = may_keep_keys || keep_api_keys;
+    let api_keys = if kept_api_keys {
+        Vec::new()
+    } else {
+        crate::api_keys::revoke_created_by(request, services, db, user).await?
+    };
+    Ok(Withdrawn {
+        invitations,
+        api_keys,
+        kept_api_keys: keep_api_keys && !may_keep_keys,
+    })
+}
+
+pub async fn update_role(
+    request: &RequestContext,
+    services: &Services,
+    user_id: &ID,
+    role: Role,
+    keep_api_keys: bool,
+) -> AppResult<Member> {
+    let db = request.tenant()?;
     let target = db
         .get::<membership::Entity>(parse_id("userId", user_id)?)
         .await?;
-    let me = db.member()?;
-    may_act_on(me.role, target.role)?;
-    may_grant(me.role, role)?;
+    policy::require_on_role(db.actor(), P::ChangeMemberRoles, target.role)?;
+    policy::require_on_role(db.actor(), P::ChangeMemberRoles, role)?;
     if target.role == role {
         return member(db, target.user_id).await;
     }
@@ -164,41 +180,63 @@ pub async fn update_role(db: &TenantDb, user_id: &ID, role: Role) -> AppResult<M
     row.role = Set(role);
     row.updated_at = Set(Utc::now());
     let updated = db.update(row).await?;
+    let withdrawn = withdraw(
+        request,
+        services,
+        db,
+        updated.user_id,
+        Some(role),
+        keep_api_keys,
+    )
+    .await?;
     db.audit(
         "member.role_updated",
         "member",
         Some(updated.user_id.to_string()),
-        json!({ "before": { "role": before }, "after": { "role": role } }),
+        json!({
+            "before": { "role": before },
+            "after": { "role": role },
+            "withdrawn": withdrawn.audit(),
+        }),
     )
     .await?;
     member(db, updated.user_id).await
 }
 
-pub async fn remove(db: &TenantDb, user_id: &ID) -> AppResult<()> {
+pub async fn remove(
+    request: &RequestContext,
+    services: &Services,
+    user_id: &ID,
+    keep_api_keys: bool,
+) -> AppResult<()> {
+    let db = request.tenant()?;
     let target = db
         .get::<membership::Entity>(parse_id("userId", user_id)?)
         .await?;
-    may_act_on(db.member()?.role, target.role)?;
+    policy::require_on_role(db.actor(), P::RemoveMembers, target.role)?;
     ensure_not_last_owner(db, &target, "be removed").await?;
+    let withdrawn = withdraw(request, services, db, target.user_id, None, keep_api_keys).await?;
     db.remove_member(target.user_id, false).await?;
     db.audit(
         "member.removed",
         "member",
         Some(target.user_id.to_string()),
-        json!({ "before": { "role": target.role } }),
+        json!({ "before": { "role": target.role }, "withdrawn": withdrawn.audit() }),
     )
     .await
 }
 
-pub async fn leave(db: &TenantDb) -> AppResult<()> {
+pub async fn leave(request: &RequestContext, services: &Services) -> AppResult<()> {
+    let db = request.tenant()?;
     let me = db.get::<membership::Entity>(db.member()?.user_id).await?;
     ensure_not_last_owner(db, &me, "leave").await?;
+    let withdrawn = withdraw(request, services, db, me.user_id, None, false).await?;
     db.remove_member(me.user_id, true).await?;
     db.audit(
         "member.left",
         "member",
         Some(me.user_id.to_string()),
-        json!({ "before": { "role": me.role } }),
+        json!({ "before": { "role": me.role }, "withdrawn": withdrawn.audit() }),
     )
     .await
 }
@@ -222,6 +260,9 @@ pub async fn transfer_ownership(db: &TenantDb, user_id: &ID) -> AppResult<Member
     row.role = Set(Role::Admin);
     row.updated_at = Set(now);
     db.update(row).await?;
+    // The former owner keeps their API keys (ADMIN manages keys) but not a pending
+    // OWNER invitation they sent.
+    let revoked = crate::invitations::revoke_issued_by(db, acting, Some(Role::Admin)).await?;
     db.audit(
         "organization.ownership_transferred",
         "member",
@@ -229,6 +270,7 @@ pub async fn transfer_ownership(db: &TenantDb, user_id: &ID) -> AppResult<Member
         json!({
             "before": { "owner": acting, "newOwnerRole": previous_role },
             "after": { "owner": new_owner.user_id, "previousOwnerRole": Role::Admin },
+            "withdrawn": { "revokedInvitations": revoked },
         }),
     )
     .await?;

@@ -9,9 +9,10 @@ use chrono::{DateTime, Utc};
 
 use crate::error::GqlResult;
 use crate::graphql::ContextExt;
-use crate::graphql::guards::RoleGuard;
+use crate::graphql::guards::Allow;
 use crate::input::{Name, Slug};
-use entity::{Role, organization};
+use crate::policy::Permission as P;
+use entity::organization;
 
 pub use service::{create, seats_in_use};
 
@@ -101,7 +102,7 @@ pub struct OrganizationQuery;
 #[Object]
 impl OrganizationQuery {
     /// The organization of this request (`X-Organization-Id`, else your default).
-    #[graphql(guard = "RoleGuard::new(Role::Viewer)")]
+    #[graphql(guard = "Allow(P::ReadOrganization)")]
     async fn organization(&self, ctx: &Context<'_>) -> GqlResult<Organization> {
         Ok(ctx.request()?.tenant()?.organization().await?.into())
     }
@@ -150,7 +151,7 @@ impl OrganizationMutation {
 
     /// Changes the organization's settings (name, slug, event retention). ADMIN or
     /// higher; the billing fields (`plan`, `seatLimit`, `status`) OWNER only.
-    #[graphql(guard = "RoleGuard::new(Role::Admin)")]
+    #[graphql(guard = "Allow(P::UpdateOrganization)")]
     async fn update_organization(
         &self,
         ctx: &Context<'_>,
@@ -163,7 +164,7 @@ impl OrganizationMutation {
 
     /// Deletes the organization and all its data, for good. OWNER only; type the slug to
     /// confirm. Answers the deleted organization's id.
-    #[graphql(guard = "RoleGuard::new(Role::Owner)")]
+    #[graphql(guard = "Allow(P::DeleteOrganization)")]
     async fn delete_organization(
         &self,
         ctx: &Context<'_>,

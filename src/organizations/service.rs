@@ -7,7 +7,7 @@ use super::UpdateOrganizationInput;
 use crate::error::{AppError, AppResult};
 use crate::input::{Name, Slug};
 use crate::tenant::{OrganizationChanges, RequestContext, TenantDb};
-use entity::{Role, invitation, membership, organization};
+use entity::{invitation, membership, organization};
 use sea_orm::{ColumnTrait, QueryFilter};
 
 /// Creates an organization owned by `owner`; a taken slug is `CONFLICT` on `slug_field`
@@ -59,10 +59,8 @@ pub async fn update(
     input: UpdateOrganizationInput,
 ) -> AppResult<organization::Model> {
     let billing = input.plan.is_some() || input.seat_limit.is_some() || input.status.is_some();
-    if billing && db.member()?.role != Role::Owner {
-        return Err(AppError::forbidden(
-            "only an OWNER may change the plan, seat limit or status",
-        ));
+    if billing {
+        crate::policy::require(db.actor(), crate::policy::Permission::ManageBilling)?;
     }
     let mut changes = OrganizationChanges {
         name: input

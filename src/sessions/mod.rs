@@ -54,6 +54,9 @@ pub struct Membership {
     pub role: Role,
     pub organization: Organization,
     pub joined_at: DateTime<Utc>,
+    /// What your role lets you do in this organization (some only on what you own, or
+    /// on roles up to your own: see `Permission`).
+    pub permissions: Vec<crate::policy::Permission>,
 }
 
 /// You, and the organizations you belong to.
@@ -61,6 +64,9 @@ pub struct Membership {
 pub struct Me {
     pub user: User,
     pub memberships: Vec<Membership>,
+    /// What you may do in this request's organization (`X-Organization-Id`, else your
+    /// default one); empty when you have none there. An app hides what is not listed.
+    pub permissions: Vec<crate::policy::Permission>,
 }
 
 #[derive(InputObject)]

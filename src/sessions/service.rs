@@ -32,12 +32,19 @@ pub async fn me(request: &RequestContext) -> AppResult<Me> {
         .map(|m| Membership {
             role: m.membership.role.into(),
             joined_at: m.membership.created_at,
+            permissions: crate::policy::permissions_of(m.membership.role),
             organization: m.organization.into(),
         })
         .collect();
+    let permissions = request
+        .bound_tenant()
+        .and_then(|tenant| tenant.role())
+        .map(crate::policy::permissions_of)
+        .unwrap_or_default();
     Ok(Me {
         user: user.into(),
         memberships,
+        permissions,
     })
 }
 

@@ -220,15 +220,17 @@ impl RequestContext {
         self.tenant.as_ref().ok()
     }
 
-    /// The tenant handle for a field open to members (by their role, checked by the
-    /// field's guard) and to API keys holding `scope`.
-    pub fn tenant_for(&self, scope: Scope) -> Result<&TenantDb, AppError> {
+    /// The tenant handle when the caller holds `permission` in the request's
+    /// organization (its role or scope gate in [`crate::policy::RULES`]); `FORBIDDEN`
+    /// naming the role or scope it lacks otherwise. The rule's row condition is the
+    /// service's to check, where the row is known.
+    pub fn tenant_with(
+        &self,
+        permission: crate::policy::Permission,
+    ) -> Result<&TenantDb, AppError> {
         let tenant = self.tenant.as_ref().map_err(AppError::from)?;
-        match tenant.actor() {
-            Actor::Member(_) => Ok(tenant),
-            Actor::ApiKey { scopes, .. } if scopes.contains(scope) => Ok(tenant),
-            Actor::ApiKey { .. } => Err(missing_scope(scope)),
-        }
+        crate::policy::require(tenant.actor(), permission)?;
+        Ok(tenant)
     }
 
     /// Runs `work` after the request's transaction commits; dropped if it rolls back.

@@ -234,8 +234,8 @@ async fn invitations_are_delivered_over_smtp_with_retries(backend: Backend) {
         .as_user(
             &owner,
             "mutation {
-        a: inviteMember(input: { email: \"never@example.com\", role: VIEWER }) { invitationUrl }
-        b: inviteMember(input: { email: \"not an email\", role: VIEWER }) { invitationUrl } }",
+        a: inviteMember(input: { email: \"never@example.com\", role: VIEWER }) { invitation { id } }
+        b: inviteMember(input: { email: \"not an email\", role: VIEWER }) { invitation { id } } }",
             json!({}),
         )
         .await;

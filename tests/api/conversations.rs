@@ -38,6 +38,7 @@ on_both_databases! {
     async fn a_conversation_is_started_written_read_and_closed(app) {
         let owner = app.sign_up("ann", "acme").await;
         let viewer = app.join(&owner, "vic", "VIEWER").await;
+        let member = app.join(&owner, "meg", "MEMBER").await;
         let dana = app.create_contact(&owner, "Dana", "dana@customer.example.com").await;
         let talk = start(&app, &owner, &dana, "WHATSAPP").await;
         let first = post(&app, &owner, &talk, "CONTACT", "  Hello, is my order on its way?  ").await;
@@ -51,7 +52,13 @@ on_both_databases! {
             contact { id name } assignee { name }
             recent: messages(last: 2) { totalCount pageInfo { hasPreviousPage hasNextPage startCursor } edges { node { author body conversation { id } } } }
             all: messages { totalCount edges { node { body } } } } }";
-        let data = app.as_user(&viewer, read, json!({ "id": talk })).await.ok();
+        // Message bodies are personal data: a VIEWER reads the conversation, not what was
+        // said in it.
+        let refused = app.as_user(&viewer, read, json!({ "id": talk })).await;
+        assert_eq!(refused.code(), Some("FORBIDDEN"));
+        assert_eq!(refused.body["data"]["conversation"]["channel"], "WHATSAPP");
+        assert!(!refused.body.to_string().contains("order on its way"), "{}", refused.body);
+        let data = app.as_user(&member, read, json!({ "id": talk })).await.ok();
         let conversation = &data["conversation"];
         assert_eq!(conversation["channel"], "WHATSAPP");
         assert_eq!(conversation["contact"]["name"], "Dana");
@@ -66,7 +73,7 @@ on_both_databases! {
         // The page before the recent two.
         let cursor = recent["pageInfo"]["startCursor"].as_str().expect("cursor");
         let earlier = app
-            .as_user(&viewer, "query($id: ID!, $b: String) { conversation(id: $id) { messages(last: 5, before: $b) { edges { node { body } } pageInfo { hasPreviousPage hasNextPage } } } }", json!({ "id": talk, "b": cursor }))
+            .as_user(&member, "query($id: ID!, $b: String) { conversation(id: $id) { messages(last: 5, before: $b) { edges { node { body } } pageInfo { hasPreviousPage hasNextPage } } } }", json!({ "id": talk, "b": cursor }))
             .await
             .ok();
         let messages = &earlier["conversation"]["messages"];
@@ -152,13 +159,19 @@ on_both_databases! {
         let dana = app.create_contact(&owner, "Dana", "dana@customer.example.com").await;
         let talk = start(&app, &owner, &dana, "WEB_CHAT").await;
         post(&app, &owner, &talk, "AGENT", "Welcome!").await;
-        let (_, reader) = app.create_api_key(&owner, "reader", &["CONVERSATIONS_READ"]).await;
+        let (_, reader) = app.create_api_key(&owner, "reader", &["CONVERSATIONS_READ", "CONTACTS_READ_PII"]).await;
+        let (_, no_pii) = app.create_api_key(&owner, "no pii", &["CONVERSATIONS_READ"]).await;
         let (_, writer) = app.create_api_key(&owner, "writer", &["CONVERSATIONS_WRITE"]).await;
         let (_, contacts) = app.create_api_key(&owner, "contacts", &["CONTACTS_READ", "CONTACTS_WRITE"]).await;
 
         let read = "query($id: ID!) { conversation(id: $id) { id messages { edges { node { body author } } } } }";
         let data = app.as_key(&reader, read, json!({ "id": talk })).await.ok();
         assert_eq!(data["conversation"]["messages"]["edges"][0]["node"]["body"], "Welcome!");
+        // Without contacts:read_pii a key lists messages but not what they say.
+        let bare = app.as_key(&no_pii, read, json!({ "id": talk })).await;
+        assert_eq!(bare.code(), Some("FORBIDDEN"));
+        assert_eq!(bare.body["data"]["conversation"]["messages"]["edges"][0]["node"]["author"], "AGENT");
+        assert!(!bare.body.to_string().contains("Welcome!"));
         for key in [&writer, &contacts] {
             app.as_key(key, read, json!({ "id": talk })).await.expect_code("FORBIDDEN");
             app.as_key(key, "{ conversations { totalCount } }", json!({})).await.expect_code("FORBIDDEN");
@@ -183,11 +196,18 @@ on_both_databases! {
             .await
             .ok();
         let by_key = started["startConversation"]["id"].as_str().expect("id").to_owned();
-        let posted = app
-            .as_key(&writer, "mutation($c: ID!) { postMessage(conversationId: $c, input: { author: CONTACT, body: \"hi from the widget\" }) { authorId } }", json!({ "c": by_key }))
+        app.as_key(&writer, "mutation($c: ID!) { postMessage(conversationId: $c, input: { author: CONTACT, body: \"hi from the widget\" }) { id } }", json!({ "c": by_key }))
             .await
             .ok();
-        assert_eq!(posted["postMessage"]["authorId"], Value::Null);
+        // A key that may write but not read gets ids back, nothing it did not send.
+        let echo = app
+            .as_key(&writer, "mutation($c: ID!) { postMessage(conversationId: $c, input: { author: CONTACT, body: \"and again\" }) { id authorId } }", json!({ "c": by_key }))
+            .await;
+        assert_eq!(echo.code(), Some("FORBIDDEN"));
+        let read_back = app.as_user(&owner, "query($id: ID!) { conversation(id: $id) { messages { totalCount edges { node { authorId body } } } } }", json!({ "id": by_key })).await.ok();
+        let messages = &read_back["conversation"]["messages"];
+        assert_eq!(messages["totalCount"], 1, "the refused answer rolled its message back");
+        assert_eq!(messages["edges"][0]["node"]["authorId"], Value::Null);
         app.as_key(&writer, "mutation($c: ID!) { postMessage(conversationId: $c, input: { author: AGENT, body: \"pretending\" }) { id } }", json!({ "c": by_key }))
             .await
             .expect_code("FORBIDDEN");
@@ -197,7 +217,7 @@ on_both_databases! {
         app.as_key(&reader, "mutation($c: ID!) { closeConversation(id: $c) { id } }", json!({ "c": by_key }))
             .await
             .expect_code("FORBIDDEN");
-        app.as_key(&writer, "mutation($c: ID!) { closeConversation(id: $c) { status } }", json!({ "c": by_key }))
+        app.as_key(&writer, "mutation($c: ID!) { closeConversation(id: $c) { id } }", json!({ "c": by_key }))
             .await
             .ok();
     }

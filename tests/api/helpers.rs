@@ -380,17 +380,58 @@ impl TestApp {
         account(payload, email, password)
     }
 
-    /// Invites `email` into `inviter`'s organization and returns the token from the link.
+    /// Invites `email` into `inviter`'s organization and returns the token from the
+    /// mailed link (the API never answers it).
     pub async fn invite(&self, inviter: &Account, email: &str, role: &str) -> String {
-        let data = self
-            .as_user(
-                inviter,
-                "mutation($i: InviteMemberInput!) { inviteMember(input: $i) { invitationUrl invitation { id } } }",
-                json!({ "i": { "email": email, "role": role } }),
-            )
+        self.as_user(
+            inviter,
+            "mutation($i: InviteMemberInput!) { inviteMember(input: $i) { invitation { id } } }",
+            json!({ "i": { "email": email, "role": role } }),
+        )
+        .await
+        .ok();
+        self.mailed_token(email, "invitation").await
+    }
+
+    /// The token in the newest email of `kind` (`invitation`, `password_reset`, …) to
+    /// `to`, read from the outbox and opened with the master key, as the mail dispatcher
+    /// would before delivering it.
+    pub async fn mailed_token(&self, to: &str, kind: &str) -> String {
+        use sea_orm::Statement;
+        let admin = connect_admin(&self.database_url).await;
+        let placeholders = match self.backend {
+            Backend::Sqlite => "recipient = ? AND kind = ?",
+            Backend::Postgres => "recipient = $1 AND kind = $2",
+        };
+        let row = admin
+            .query_one_raw(Statement::from_sql_and_values(
+                self.db_backend(),
+                format!(
+                    "SELECT body_sealed FROM outbox WHERE {placeholders} ORDER BY created_at DESC, id DESC LIMIT 1"
+                ),
+                [to.to_lowercase().into(), kind.into()],
+            ))
             .await
-            .ok();
-        token_of(data["inviteMember"]["invitationUrl"].as_str().expect("url"))
+            .expect("read the outbox")
+            .unwrap_or_else(|| panic!("no {kind} mail to {to}"));
+        let sealed: Vec<u8> = row.try_get("", "body_sealed").expect("a sealed body");
+        let master = MasterKey::from_base64(
+            self.config
+                .master_key
+                .as_ref()
+                .expect("the tests set a master key")
+                .expose(),
+        )
+        .expect("the master key");
+        let body = master
+            .open(tenantgate::mail::SEAL_CONTEXT, &sealed)
+            .expect("open the mail body");
+        let body = String::from_utf8(body).expect("a text body");
+        body.split("token=")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no link in the mail: {body}"))
+            .to_owned()
     }
 
     /// A GraphQL POST with an `x-api-key` header.
@@ -449,14 +490,6 @@ impl Drop for TestApp {
             let _ = stop.send(());
         }
     }
-}
-
-/// The `token` parameter of a link.
-pub fn token_of(url: &str) -> String {
-    url.split("token=")
-        .nth(1)
-        .expect("a token in the link")
-        .to_owned()
 }
 
 /// An account from an `AuthPayload` (with `user { id }` and `organization { id }`).

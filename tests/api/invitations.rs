@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{TestApp, token_of};
+use crate::helpers::TestApp;
 use crate::on_both_databases;
 
 const ACCEPT: &str = "mutation($i: AcceptInvitationInput!) { acceptInvitation(input: $i) {
@@ -81,28 +81,29 @@ on_both_databases! {
         let owner = app.sign_up("owner", "acme").await;
         let old = app.invite(&owner, "twice@example.com", "VIEWER").await;
         let id = app.as_user(&owner, "{ invitations { edges { node { id } } } }", json!({})).await.ok()["invitations"]["edges"][0]["node"]["id"].clone();
-        let data = app.as_user(&owner, "mutation($id: ID!) { resendInvitation(id: $id) { invitationUrl invitation { status expiresAt } } }", json!({ "id": id })).await.ok();
-        let new = token_of(data["resendInvitation"]["invitationUrl"].as_str().expect("url"));
+        let data = app.as_user(&owner, "mutation($id: ID!) { resendInvitation(id: $id) { invitation { status expiresAt } } }", json!({ "id": id })).await.ok();
+        assert_eq!(data["resendInvitation"]["invitation"]["status"], "PENDING");
+        let new = app.mailed_token("twice@example.com", "invitation").await;
         assert_ne!(old, new);
         accept_new(&app, &old, "Twice").await.expect_code("NOT_FOUND");
         accept_new(&app, &new, "Twice").await.ok();
         // An accepted invitation cannot be resent.
-        app.as_user(&owner, "mutation($id: ID!) { resendInvitation(id: $id) { invitationUrl } }", json!({ "id": id })).await.expect_code("CONFLICT");
+        app.as_user(&owner, "mutation($id: ID!) { resendInvitation(id: $id) { invitation { id } } }", json!({ "id": id })).await.expect_code("CONFLICT");
         // An expired one can, and comes back to life.
         let late = app.invite(&owner, "late@example.com", "VIEWER").await;
         app.backdate("invitation", "expires_at").await;
         accept_new(&app, &late, "Late").await.expect_code("BAD_USER_INPUT");
         let pending = app.as_user(&owner, "{ invitations(status: EXPIRED) { edges { node { id } } } }", json!({})).await.ok();
         let late_id = pending["invitations"]["edges"][0]["node"]["id"].clone();
-        let renewed = app.as_user(&owner, "mutation($id: ID!) { resendInvitation(id: $id) { invitationUrl invitation { status } } }", json!({ "id": late_id })).await.ok();
+        let renewed = app.as_user(&owner, "mutation($id: ID!) { resendInvitation(id: $id) { invitation { status } } }", json!({ "id": late_id })).await.ok();
         assert_eq!(renewed["resendInvitation"]["invitation"]["status"], "PENDING");
-        accept_new(&app, &token_of(renewed["resendInvitation"]["invitationUrl"].as_str().expect("url")), "Late").await.ok();
+        accept_new(&app, &app.mailed_token("late@example.com", "invitation").await, "Late").await.ok();
     }
 
     async fn duplicates_and_existing_members_are_conflicts(app) {
         let owner = app.sign_up("owner", "acme").await;
         app.invite(&owner, "dup@example.com", "VIEWER").await;
-        let invite = "mutation($e: String!) { inviteMember(input: { email: $e, role: VIEWER }) { invitationUrl } }";
+        let invite = "mutation($e: String!) { inviteMember(input: { email: $e, role: VIEWER }) { invitation { id } } }";
         let body = app.as_user(&owner, invite, json!({ "e": "DUP@example.com" })).await.expect_code("CONFLICT");
         assert_eq!(body["errors"][0]["extensions"]["field"], "email");
         let body = app.as_user(&owner, invite, json!({ "e": owner.email })).await.expect_code("CONFLICT");
@@ -115,7 +116,7 @@ on_both_databases! {
         app.as_user(&owner, "mutation { updateOrganization(input: { seatLimit: 3 }) { seatLimit } }", json!({})).await.ok();
         app.join(&owner, "second", "MEMBER").await;
         let open = app.invite(&owner, "third@example.com", "VIEWER").await;
-        let invite = "mutation($e: String!) { inviteMember(input: { email: $e, role: VIEWER }) { invitationUrl } }";
+        let invite = "mutation($e: String!) { inviteMember(input: { email: $e, role: VIEWER }) { invitation { id } } }";
         let body = app.as_user(&owner, invite, json!({ "e": "fourth@example.com" })).await.expect_code("FORBIDDEN");
         assert!(body["errors"][0]["message"].as_str().expect("message").contains("seats"));
         // The seat limit cannot drop below what is in use.
@@ -130,7 +131,7 @@ on_both_databases! {
     async fn invitations_grant_at_most_the_inviters_role(app) {
         let owner = app.sign_up("owner", "acme").await;
         let admin = app.join(&owner, "admin", "ADMIN").await;
-        let invite = "mutation($r: Role!) { inviteMember(input: { email: \"x@example.com\", role: $r }) { invitationUrl } }";
+        let invite = "mutation($r: Role!) { inviteMember(input: { email: \"x@example.com\", role: $r }) { invitation { id } } }";
         app.as_user(&admin, invite, json!({ "r": "OWNER" })).await.expect_code("FORBIDDEN");
         app.as_user(&admin, invite, json!({ "r": "ADMIN" })).await.ok();
     }

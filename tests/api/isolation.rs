@@ -230,7 +230,7 @@ async fn call(app: &TestApp, world: &World, place: &str, foreign: &str) -> Reply
             json!({ "u": foreign }),
         ),
         "Mutation.resendInvitation(id)" => (
-            "mutation($id: ID!) { resendInvitation(id: $id) { invitationUrl invitation { email } } }",
+            "mutation($id: ID!) { resendInvitation(id: $id) { invitation { email } } }",
             json!({ "id": foreign }),
         ),
         "Mutation.revokeInvitation(id)" => (

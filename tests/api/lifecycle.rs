@@ -24,7 +24,7 @@ on_both_databases! {
             format!("mutation {{ updateContact(id: \"{contact}\", input: {{ name: \"X\" }}) {{ id }} }}"),
             format!("mutation {{ deleteContact(id: \"{contact}\") }}"),
             "mutation { updateOrganization(input: { name: \"Renamed\" }) { name } }".to_owned(),
-            "mutation { inviteMember(input: { email: \"x@example.com\", role: VIEWER }) { invitationUrl } }".to_owned(),
+            "mutation { inviteMember(input: { email: \"x@example.com\", role: VIEWER }) { invitation { id } } }".to_owned(),
         ] {
             let body = app.as_user(&owner, &write, json!({})).await.expect_code("FORBIDDEN");
             assert!(body["errors"][0]["message"].as_str().expect("message").contains("suspended"), "{body}");
