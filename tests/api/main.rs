@@ -8,6 +8,7 @@ mod analytics;
 mod api_keys;
 mod architecture;
 mod auth;
+mod authorization;
 mod channels;
 mod cli;
 mod contacts;
