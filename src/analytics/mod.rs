@@ -57,7 +57,10 @@ pub struct Analytics;
 #[Object]
 impl Analytics {
     /// Totals over `[from, to)`, counted in one statement.
-    #[graphql(guard = "Allow(P::ReadAnalytics)")]
+    #[graphql(
+        guard = "Allow(P::ReadAnalytics)",
+        visible = "crate::policy::visible::read_analytics"
+    )]
     async fn summary(
         &self,
         ctx: &Context<'_>,
@@ -70,7 +73,10 @@ impl Analytics {
     /// Events over `[from, to)` per UTC day or week, oldest first, with every bucket of
     /// the period present (zero when nothing happened); only events of `type` when
     /// given.
-    #[graphql(guard = "Allow(P::ReadAnalytics)")]
+    #[graphql(
+        guard = "Allow(P::ReadAnalytics)",
+        visible = "crate::policy::visible::read_analytics"
+    )]
     async fn event_totals(
         &self,
         ctx: &Context<'_>,
@@ -98,7 +104,10 @@ pub struct AnalyticsQuery;
 #[Object]
 impl AnalyticsQuery {
     /// Dashboards' numbers. MANAGER or higher, or an API key with `analytics:read`.
-    #[graphql(guard = "Allow(P::ReadAnalytics)")]
+    #[graphql(
+        guard = "Allow(P::ReadAnalytics)",
+        visible = "crate::policy::visible::read_analytics"
+    )]
     async fn analytics(&self) -> Analytics {
         Analytics
     }

@@ -123,6 +123,7 @@ impl ApiKeyQuery {
     /// The organization's API keys, newest first. ADMIN or higher.
     #[graphql(
         guard = "Allow(P::ManageApiKeys)",
+        visible = "crate::policy::visible::manage_api_keys",
         complexity = "crate::graphql::pagination::page_complexity(first, child_complexity)"
     )]
     async fn api_keys(
@@ -142,7 +143,10 @@ pub struct ApiKeyMutation;
 #[Object]
 impl ApiKeyMutation {
     /// Creates an API key and answers its secret, once. ADMIN or higher.
-    #[graphql(guard = "Allow(P::ManageApiKeys)")]
+    #[graphql(
+        guard = "Allow(P::ManageApiKeys)",
+        visible = "crate::policy::visible::manage_api_keys"
+    )]
     async fn create_api_key(
         &self,
         ctx: &Context<'_>,
@@ -154,7 +158,10 @@ impl ApiKeyMutation {
     /// Gives a key a new secret, answered once. The previous secret keeps working for
     /// `gracePeriodSeconds` (0 to 604800; default set by the operator, normally 0) so
     /// the partner can deploy the new one. ADMIN or higher.
-    #[graphql(guard = "Allow(P::ManageApiKeys)")]
+    #[graphql(
+        guard = "Allow(P::ManageApiKeys)",
+        visible = "crate::policy::visible::manage_api_keys"
+    )]
     async fn rotate_api_key(
         &self,
         ctx: &Context<'_>,
@@ -166,7 +173,10 @@ impl ApiKeyMutation {
 
     /// Revokes a key: its next request is refused, on every node. Allowed while the
     /// organization is read-only. ADMIN or higher.
-    #[graphql(guard = "Allow(P::ManageApiKeys)")]
+    #[graphql(
+        guard = "Allow(P::ManageApiKeys)",
+        visible = "crate::policy::visible::manage_api_keys"
+    )]
     async fn revoke_api_key(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ApiKey> {
         Ok(service::revoke(ctx.request()?, ctx.services()?, &id)
             .await?

@@ -69,6 +69,7 @@ impl AuditQuery {
     /// The organization's audit log, newest first. ADMIN or higher.
     #[graphql(
         guard = "Allow(P::ReadAuditLog)",
+        visible = "crate::policy::visible::read_audit_log",
         complexity = "crate::graphql::pagination::page_complexity(first, child_complexity)"
     )]
     async fn audit_log(

@@ -112,6 +112,7 @@ impl ChannelQuery {
     /// higher, or an API key with `channels:read`.
     #[graphql(
         guard = "Allow(P::ReadChannels)",
+        visible = "crate::policy::visible::read_channels",
         complexity = "crate::graphql::pagination::page_complexity(first, child_complexity)"
     )]
     async fn channel_configs(
@@ -127,7 +128,10 @@ impl ChannelQuery {
 
     /// One channel's configuration; `NOT_FOUND` when this channel is not configured.
     /// ADMIN or higher, or an API key with `channels:read`.
-    #[graphql(guard = "Allow(P::ReadChannels)")]
+    #[graphql(
+        guard = "Allow(P::ReadChannels)",
+        visible = "crate::policy::visible::read_channels"
+    )]
     async fn channel_config(
         &self,
         ctx: &Context<'_>,
@@ -141,7 +145,10 @@ impl ChannelQuery {
     /// The organization's default instructions for its agent (what channels without
     /// their own follow), or the gateway's default when the organization has none.
     /// ADMIN or higher, or an API key with `channels:read`.
-    #[graphql(guard = "Allow(P::ReadChannels)")]
+    #[graphql(
+        guard = "Allow(P::ReadChannels)",
+        visible = "crate::policy::visible::read_channels"
+    )]
     async fn agent_instructions(&self, ctx: &Context<'_>) -> GqlResult<EffectiveInstructions> {
         let system = &ctx.services()?.default_agent_instructions;
         let db = ctx.request()?.tenant_with(P::ReadChannels)?;
@@ -167,7 +174,10 @@ pub struct ChannelMutation;
 impl ChannelMutation {
     /// Creates or replaces a channel's configuration (its credentials stay). ADMIN or
     /// higher.
-    #[graphql(guard = "Allow(P::ManageChannels)")]
+    #[graphql(
+        guard = "Allow(P::ManageChannels)",
+        visible = "crate::policy::visible::manage_channels"
+    )]
     async fn upsert_channel_config(
         &self,
         ctx: &Context<'_>,
@@ -182,7 +192,10 @@ impl ChannelMutation {
     /// Sets a configured channel's credentials (a JSON object of at most 16 KiB), or
     /// clears them with `null`. They are sealed and never answered: the answer says
     /// `hasCredentials`. `NOT_FOUND` when the channel is not configured. ADMIN or higher.
-    #[graphql(guard = "Allow(P::ManageChannels)")]
+    #[graphql(
+        guard = "Allow(P::ManageChannels)",
+        visible = "crate::policy::visible::manage_channels"
+    )]
     async fn set_channel_credentials(
         &self,
         ctx: &Context<'_>,
@@ -203,7 +216,10 @@ impl ChannelMutation {
 
     /// Deletes a channel's configuration, credentials included, and answers its kind.
     /// `NOT_FOUND` when the channel is not configured. ADMIN or higher.
-    #[graphql(guard = "Allow(P::ManageChannels)")]
+    #[graphql(
+        guard = "Allow(P::ManageChannels)",
+        visible = "crate::policy::visible::manage_channels"
+    )]
     async fn delete_channel_config(
         &self,
         ctx: &Context<'_>,
@@ -217,7 +233,10 @@ impl ChannelMutation {
     /// characters), followed by every channel without its own; `null` or empty clears
     /// them, and the gateway's default applies. Answers the organization's effective
     /// default. ADMIN or higher.
-    #[graphql(guard = "Allow(P::ManageChannels)")]
+    #[graphql(
+        guard = "Allow(P::ManageChannels)",
+        visible = "crate::policy::visible::manage_channels"
+    )]
     async fn update_agent_instructions(
         &self,
         ctx: &Context<'_>,

@@ -25,23 +25,37 @@ use entity::contact;
 pub struct Contact {
     #[graphql(guard = "Reached")]
     pub id: ID,
+    #[graphql(visible = "crate::policy::visible::read_contacts")]
     pub name: String,
     /// Personal data: MEMBER or higher, or an API key with `contacts:read_pii`.
-    #[graphql(guard = "Allow(P::ReadPersonalData)")]
+    #[graphql(
+        guard = "Allow(P::ReadPersonalData)",
+        visible = "crate::policy::visible::read_personal_data"
+    )]
     pub email: Option<String>,
     /// Personal data: MEMBER or higher, or an API key with `contacts:read_pii`.
     /// Normalised to `+` and digits.
-    #[graphql(guard = "Allow(P::ReadPersonalData)")]
+    #[graphql(
+        guard = "Allow(P::ReadPersonalData)",
+        visible = "crate::policy::visible::read_personal_data"
+    )]
     pub phone: Option<String>,
     /// The member responsible for this contact.
+    #[graphql(visible = "crate::policy::visible::read_contacts")]
     pub owner_id: Option<ID>,
     /// The contact's id in the partner's system, unique within the organization.
+    #[graphql(visible = "crate::policy::visible::read_contacts")]
     pub external_id: Option<String>,
     /// Custom attributes (a JSON object). Partners put personal data here, so it is
     /// personal data: MEMBER or higher, or an API key with `contacts:read_pii`.
-    #[graphql(guard = "Allow(P::ReadPersonalData)")]
+    #[graphql(
+        guard = "Allow(P::ReadPersonalData)",
+        visible = "crate::policy::visible::read_personal_data"
+    )]
     pub attributes: Json<serde_json::Value>,
+    #[graphql(visible = "crate::policy::visible::read_contacts")]
     pub created_at: DateTime<Utc>,
+    #[graphql(visible = "crate::policy::visible::read_contacts")]
     pub updated_at: DateTime<Utc>,
     #[graphql(skip)]
     owner: Option<uuid::Uuid>,
@@ -55,7 +69,10 @@ pub struct Contact {
 impl Contact {
     /// Private notes: only the contact's owner and MANAGER or higher read them (never
     /// API keys).
-    #[graphql(guard = "Allow(P::ReadContactNotes)")]
+    #[graphql(
+        guard = "Allow(P::ReadContactNotes)",
+        visible = "crate::policy::visible::read_contact_notes"
+    )]
     async fn notes(&self, ctx: &Context<'_>) -> GqlResult<Option<String>> {
         let db = ctx.request()?.tenant_with(P::ReadContactNotes)?;
         policy::require_on_row(db.actor(), P::ReadContactNotes, self.owner)?;
@@ -63,6 +80,7 @@ impl Contact {
     }
 
     /// Its tags, sorted.
+    #[graphql(visible = "crate::policy::visible::read_contacts")]
     async fn tags(&self, ctx: &Context<'_>) -> GqlResult<Vec<String>> {
         Ok(ctx
             .loaders()?
@@ -73,7 +91,10 @@ impl Contact {
     }
 
     /// The member responsible for it (members only: API keys never see members).
-    #[graphql(guard = "Allow(P::ReadMembers)")]
+    #[graphql(
+        guard = "Allow(P::ReadMembers)",
+        visible = "crate::policy::visible::read_members"
+    )]
     async fn owner(&self, ctx: &Context<'_>) -> GqlResult<Option<Member>> {
         Member::load(ctx, self.owner).await
     }
@@ -82,6 +103,7 @@ impl Contact {
     /// keys need `conversations:read`.
     #[graphql(
         guard = "Allow(P::ReadConversations)",
+        visible = "crate::policy::visible::read_conversations",
         complexity = "crate::graphql::pagination::page_complexity(first, child_complexity)"
     )]
     async fn conversations(
@@ -245,6 +267,7 @@ impl ContactQuery {
     /// API keys need `contacts:read`.
     #[graphql(
         guard = "Allow(P::ReadContacts)",
+        visible = "crate::policy::visible::read_contacts",
         complexity = "crate::graphql::pagination::page_complexity(first, child_complexity)"
     )]
     async fn contacts(
@@ -267,7 +290,10 @@ impl ContactQuery {
 
     /// One contact; `NOT_FOUND` when this organization has none with this id. API keys
     /// need `contacts:read`.
-    #[graphql(guard = "Allow(P::ReadContacts)")]
+    #[graphql(
+        guard = "Allow(P::ReadContacts)",
+        visible = "crate::policy::visible::read_contacts"
+    )]
     async fn contact(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<Contact>> {
         Ok(Some(
             service::get(ctx.request()?.tenant_with(P::ReadContacts)?, &id)
@@ -284,7 +310,10 @@ pub struct ContactMutation;
 impl ContactMutation {
     /// Adds a contact. MEMBER or higher, or an API key with `contacts:write` (its
     /// contacts have no owner).
-    #[graphql(guard = "Allow(P::CreateContacts)")]
+    #[graphql(
+        guard = "Allow(P::CreateContacts)",
+        visible = "crate::policy::visible::create_contacts"
+    )]
     async fn create_contact(
         &self,
         ctx: &Context<'_>,
@@ -299,7 +328,10 @@ impl ContactMutation {
 
     /// Changes a contact. MEMBER for contacts they own, MANAGER or higher for any; an
     /// API key with `contacts:write` any.
-    #[graphql(guard = "Allow(P::UpdateContacts)")]
+    #[graphql(
+        guard = "Allow(P::UpdateContacts)",
+        visible = "crate::policy::visible::update_contacts"
+    )]
     async fn update_contact(
         &self,
         ctx: &Context<'_>,
@@ -316,7 +348,10 @@ impl ContactMutation {
     /// Finds the contact a partner means by `externalId` or `email`, creating it when
     /// there is none, and updates what the input gives. MEMBER or higher, or an API key
     /// with `contacts:write`.
-    #[graphql(guard = "Allow(P::CreateContacts)")]
+    #[graphql(
+        guard = "Allow(P::CreateContacts)",
+        visible = "crate::policy::visible::create_contacts"
+    )]
     async fn identify_contact(
         &self,
         ctx: &Context<'_>,
@@ -332,7 +367,10 @@ impl ContactMutation {
 
     /// Deletes a contact and answers its id. MEMBER for contacts they own, MANAGER or
     /// higher for any; an API key with `contacts:write` any.
-    #[graphql(guard = "Allow(P::DeleteContacts)")]
+    #[graphql(
+        guard = "Allow(P::DeleteContacts)",
+        visible = "crate::policy::visible::delete_contacts"
+    )]
     async fn delete_contact(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ID> {
         service::delete(ctx.request()?.tenant_with(P::DeleteContacts)?, &id).await?;
         Ok(id)

@@ -73,18 +73,29 @@ impl MessageAuthor {
 pub struct Conversation {
     #[graphql(guard = "Reached")]
     pub id: ID,
+    #[graphql(visible = "crate::policy::visible::read_conversations")]
     pub channel: ChannelKind,
+    #[graphql(visible = "crate::policy::visible::read_conversations")]
     pub status: ConversationStatus,
+    #[graphql(visible = "crate::policy::visible::read_conversations")]
     pub contact_id: ID,
     /// The member handling it.
+    #[graphql(visible = "crate::policy::visible::read_conversations")]
     pub assignee_id: Option<ID>,
     /// Filled when the conversation is closed (see the `SUMMARIZE_CONVERSATIONS` job).
     /// Personal data: MEMBER or higher, or an API key with `contacts:read_pii`.
-    #[graphql(guard = "Allow(P::ReadPersonalData)")]
+    #[graphql(
+        guard = "Allow(P::ReadPersonalData)",
+        visible = "crate::policy::visible::read_personal_data"
+    )]
     pub summary: Option<String>,
+    #[graphql(visible = "crate::policy::visible::read_conversations")]
     pub created_at: DateTime<Utc>,
+    #[graphql(visible = "crate::policy::visible::read_conversations")]
     pub updated_at: DateTime<Utc>,
+    #[graphql(visible = "crate::policy::visible::read_conversations")]
     pub closed_at: Option<DateTime<Utc>>,
+    #[graphql(visible = "crate::policy::visible::read_conversations")]
     pub last_message_at: Option<DateTime<Utc>>,
     #[graphql(skip)]
     key: Uuid,
@@ -121,7 +132,10 @@ impl From<conversation::Model> for Conversation {
 #[ComplexObject(guard = "Allow(P::ReadConversations)")]
 impl Conversation {
     /// The contact it is with (API keys need `contacts:read`).
-    #[graphql(guard = "Allow(P::ReadContacts)")]
+    #[graphql(
+        guard = "Allow(P::ReadContacts)",
+        visible = "crate::policy::visible::read_contacts"
+    )]
     async fn contact(&self, ctx: &Context<'_>) -> GqlResult<Option<Contact>> {
         Ok(ctx
             .loaders()?
@@ -132,7 +146,10 @@ impl Conversation {
     }
 
     /// The member handling it (members only: API keys never see members).
-    #[graphql(guard = "Allow(P::ReadMembers)")]
+    #[graphql(
+        guard = "Allow(P::ReadMembers)",
+        visible = "crate::policy::visible::read_members"
+    )]
     async fn assignee(&self, ctx: &Context<'_>) -> GqlResult<Option<Member>> {
         Member::load(ctx, self.assignee).await
     }
@@ -140,6 +157,7 @@ impl Conversation {
     /// Its messages in the order they were posted: `first`/`after` from the start, or
     /// `last`/`before` for the most recent (1–100, default 20).
     #[graphql(
+        visible = "crate::policy::visible::read_conversations",
         complexity = "crate::graphql::pagination::page_complexity(first.or(last), child_complexity)"
     )]
     async fn messages(
@@ -184,13 +202,20 @@ impl Conversation {
 pub struct Message {
     #[graphql(guard = "Reached")]
     pub id: ID,
+    #[graphql(visible = "crate::policy::visible::read_conversations")]
     pub conversation_id: ID,
+    #[graphql(visible = "crate::policy::visible::read_conversations")]
     pub author: MessageAuthor,
     /// The member who wrote an `AGENT` message.
+    #[graphql(visible = "crate::policy::visible::read_conversations")]
     pub author_id: Option<ID>,
     /// Personal data: MEMBER or higher, or an API key with `contacts:read_pii`.
-    #[graphql(guard = "Allow(P::ReadPersonalData)")]
+    #[graphql(
+        guard = "Allow(P::ReadPersonalData)",
+        visible = "crate::policy::visible::read_personal_data"
+    )]
     pub body: String,
+    #[graphql(visible = "crate::policy::visible::read_conversations")]
     pub created_at: DateTime<Utc>,
     #[graphql(skip)]
     conversation: Uuid,
@@ -213,6 +238,7 @@ impl From<message::Model> for Message {
 #[ComplexObject(guard = "Allow(P::ReadConversations)")]
 impl Message {
     /// The conversation it belongs to.
+    #[graphql(visible = "crate::policy::visible::read_conversations")]
     async fn conversation(&self, ctx: &Context<'_>) -> GqlResult<Option<Conversation>> {
         Ok(ctx
             .loaders()?
@@ -260,6 +286,7 @@ impl ConversationQuery {
     /// default 20). VIEWER or higher; API keys need `conversations:read`.
     #[graphql(
         guard = "Allow(P::ReadConversations)",
+        visible = "crate::policy::visible::read_conversations",
         complexity = "crate::graphql::pagination::page_complexity(first, child_complexity)"
     )]
     async fn conversations(
@@ -279,7 +306,10 @@ impl ConversationQuery {
     }
 
     /// One conversation; `NOT_FOUND` when this organization has none with this id.
-    #[graphql(guard = "Allow(P::ReadConversations)")]
+    #[graphql(
+        guard = "Allow(P::ReadConversations)",
+        visible = "crate::policy::visible::read_conversations"
+    )]
     async fn conversation(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<Conversation>> {
         Ok(Some(
             service::get(ctx.request()?.tenant_with(P::ReadConversations)?, &id)
@@ -296,7 +326,10 @@ pub struct ConversationMutation;
 impl ConversationMutation {
     /// Starts a conversation with a contact. MEMBER or higher, or an API key with
     /// `conversations:write`.
-    #[graphql(guard = "Allow(P::WriteConversations)")]
+    #[graphql(
+        guard = "Allow(P::WriteConversations)",
+        visible = "crate::policy::visible::write_conversations"
+    )]
     async fn start_conversation(
         &self,
         ctx: &Context<'_>,
@@ -311,7 +344,10 @@ impl ConversationMutation {
 
     /// Posts a message to an open conversation. MEMBER or higher, or an API key with
     /// `conversations:write`.
-    #[graphql(guard = "Allow(P::WriteConversations)")]
+    #[graphql(
+        guard = "Allow(P::WriteConversations)",
+        visible = "crate::policy::visible::write_conversations"
+    )]
     async fn post_message(
         &self,
         ctx: &Context<'_>,
@@ -329,7 +365,10 @@ impl ConversationMutation {
 
     /// Closes a conversation (closing a closed one changes nothing). MEMBER or higher, or
     /// an API key with `conversations:write`.
-    #[graphql(guard = "Allow(P::WriteConversations)")]
+    #[graphql(
+        guard = "Allow(P::WriteConversations)",
+        visible = "crate::policy::visible::write_conversations"
+    )]
     async fn close_conversation(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Conversation> {
         Ok(
             service::close(ctx.request()?.tenant_with(P::WriteConversations)?, &id)

@@ -46,7 +46,8 @@ pub struct Event {
     /// here, so it is for MEMBER or higher, like a contact's email (and for the key that
     /// tracks the event, in `trackEvent`'s answer).
     #[graphql(
-        guard = "crate::graphql::guards::Allow(crate::policy::Permission::ReadEventProperties)"
+        guard = "crate::graphql::guards::Allow(crate::policy::Permission::ReadEventProperties)",
+        visible = "crate::policy::visible::read_event_properties"
     )]
     pub properties: Json<serde_json::Value>,
     /// When it happened.
@@ -115,6 +116,7 @@ impl EventQuery {
     /// (`first` 1–100, default 20). VIEWER or higher; API keys cannot read events.
     #[graphql(
         guard = "Allow(P::ReadEvents)",
+        visible = "crate::policy::visible::read_events",
         complexity = "crate::graphql::pagination::page_complexity(first, child_complexity)"
     )]
     async fn events(
@@ -141,7 +143,10 @@ pub struct EventMutation;
 impl EventMutation {
     /// Records an event. MEMBER or higher, or an API key with `events:write`. Refused
     /// while the organization is suspended or canceled.
-    #[graphql(guard = "Allow(P::TrackEvents)")]
+    #[graphql(
+        guard = "Allow(P::TrackEvents)",
+        visible = "crate::policy::visible::track_events"
+    )]
     async fn track_event(&self, ctx: &Context<'_>, input: TrackEventInput) -> GqlResult<Event> {
         Ok(
             service::track(ctx.request()?.tenant_with(P::TrackEvents)?, input)

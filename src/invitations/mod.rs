@@ -90,6 +90,7 @@ impl InvitationQuery {
     /// The organization's invitations, newest first. ADMIN or higher.
     #[graphql(
         guard = "Allow(P::ReadInvitations)",
+        visible = "crate::policy::visible::read_invitations",
         complexity = "crate::graphql::pagination::page_complexity(first, child_complexity)"
     )]
     async fn invitations(
@@ -110,7 +111,10 @@ pub struct InvitationMutation;
 impl InvitationMutation {
     /// Invites someone by email with a role up to your own (OWNER only from owners); the
     /// link is mailed to them. ADMIN or higher.
-    #[graphql(guard = "Allow(P::InviteMembers)")]
+    #[graphql(
+        guard = "Allow(P::InviteMembers)",
+        visible = "crate::policy::visible::invite_members"
+    )]
     async fn invite_member(
         &self,
         ctx: &Context<'_>,
@@ -121,14 +125,20 @@ impl InvitationMutation {
 
     /// Sends an invitation again with a new token (the old link stops working) and a new
     /// seven-day expiry, by mail. ADMIN or higher, for invitations of roles up to your own.
-    #[graphql(guard = "Allow(P::ResendInvitations)")]
+    #[graphql(
+        guard = "Allow(P::ResendInvitations)",
+        visible = "crate::policy::visible::resend_invitations"
+    )]
     async fn resend_invitation(&self, ctx: &Context<'_>, id: ID) -> GqlResult<InvitationPayload> {
         Ok(service::resend(ctx.request()?, ctx.services()?, &id).await?)
     }
 
     /// Withdraws an invitation; its link stops working. ADMIN or higher, for invitations
     /// of roles up to your own.
-    #[graphql(guard = "Allow(P::RevokeInvitations)")]
+    #[graphql(
+        guard = "Allow(P::RevokeInvitations)",
+        visible = "crate::policy::visible::revoke_invitations"
+    )]
     async fn revoke_invitation(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Invitation> {
         Ok(service::revoke(ctx.request()?.tenant()?, &id).await?.into())
     }
@@ -136,7 +146,7 @@ impl InvitationMutation {
     /// Accepts an invitation. Signed in: the invitation must be for your email. Not signed
     /// in: give `name` and `password` to create your account (if an account with the
     /// invited email exists, sign in first). Answers a session in the organization.
-    #[graphql(guard = "PeopleOnly")]
+    #[graphql(guard = "PeopleOnly", visible = "crate::policy::visible::not_keys")]
     async fn accept_invitation(
         &self,
         ctx: &Context<'_>,

@@ -34,8 +34,12 @@ pub struct Member {
 impl Member {
     /// The member's email: ADMIN or higher, and the member themself (for others the
     /// field is null, with a `FORBIDDEN` error).
+    #[graphql(
+        guard = "Allow(P::ReadMemberEmails)",
+        visible = "crate::policy::visible::read_member_emails"
+    )]
     async fn email(&self, ctx: &Context<'_>) -> GqlResult<Option<String>> {
-        service::may_read_email(ctx.request()?.tenant()?, self.user)?;
+        service::may_read_email(ctx.request()?.tenant_with(P::ReadMemberEmails)?, self.user)?;
         Ok(Some(self.address.clone()))
     }
 }
@@ -85,6 +89,7 @@ impl MemberQuery {
     /// The organization's members, in the order they joined (`first` 1–100, default 20).
     #[graphql(
         guard = "Allow(P::ReadMembers)",
+        visible = "crate::policy::visible::read_members",
         complexity = "crate::graphql::pagination::page_complexity(first, child_complexity)"
     )]
     async fn members(
@@ -111,7 +116,10 @@ pub struct MemberMutation;
 impl MemberMutation {
     /// Changes a member's role. ADMIN or higher; never to or from a role above your own;
     /// only owners make or unmake owners; the last owner stays an owner.
-    #[graphql(guard = "Allow(P::ChangeMemberRoles)")]
+    #[graphql(
+        guard = "Allow(P::ChangeMemberRoles)",
+        visible = "crate::policy::visible::change_member_roles"
+    )]
     async fn update_member_role(
         &self,
         ctx: &Context<'_>,
@@ -136,7 +144,10 @@ impl MemberMutation {
     /// Removes a member; their access ends with their next request and their contacts
     /// lose their owner. ADMIN or higher, never above your own role; only owners remove
     /// owners; the last owner cannot be removed. Answers the removed user's id.
-    #[graphql(guard = "Allow(P::RemoveMembers)")]
+    #[graphql(
+        guard = "Allow(P::RemoveMembers)",
+        visible = "crate::policy::visible::remove_members"
+    )]
     async fn remove_member(
         &self,
         ctx: &Context<'_>,
@@ -152,14 +163,20 @@ impl MemberMutation {
     }
 
     /// Leaves the organization. The last owner cannot leave: transfer ownership first.
-    #[graphql(guard = "Allow(P::LeaveOrganization)")]
+    #[graphql(
+        guard = "Allow(P::LeaveOrganization)",
+        visible = "crate::policy::visible::leave_organization"
+    )]
     async fn leave_organization(&self, ctx: &Context<'_>) -> GqlResult<bool> {
         service::leave(ctx.request()?, ctx.services()?).await?;
         Ok(true)
     }
 
     /// Makes another member an OWNER and you an ADMIN. OWNER only.
-    #[graphql(guard = "Allow(P::TransferOwnership)")]
+    #[graphql(
+        guard = "Allow(P::TransferOwnership)",
+        visible = "crate::policy::visible::transfer_ownership"
+    )]
     async fn transfer_ownership(&self, ctx: &Context<'_>, user_id: ID) -> GqlResult<Member> {
         Ok(service::transfer_ownership(ctx.request()?.tenant()?, &user_id).await?)
     }

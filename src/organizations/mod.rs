@@ -102,7 +102,10 @@ pub struct OrganizationQuery;
 #[Object]
 impl OrganizationQuery {
     /// The organization of this request (`X-Organization-Id`, else your default).
-    #[graphql(guard = "Allow(P::ReadOrganization)")]
+    #[graphql(
+        guard = "Allow(P::ReadOrganization)",
+        visible = "crate::policy::visible::read_organization"
+    )]
     async fn organization(&self, ctx: &Context<'_>) -> GqlResult<Organization> {
         Ok(ctx.request()?.tenant()?.organization().await?.into())
     }
@@ -134,6 +137,7 @@ pub struct OrganizationMutation;
 impl OrganizationMutation {
     /// Creates an organization; you become its OWNER. Switch to it with the
     /// `X-Organization-Id` header.
+    #[graphql(visible = "crate::policy::visible::not_keys")]
     async fn create_organization(
         &self,
         ctx: &Context<'_>,
@@ -151,7 +155,10 @@ impl OrganizationMutation {
 
     /// Changes the organization's settings (name, slug, event retention). ADMIN or
     /// higher; the billing fields (`plan`, `seatLimit`, `status`) OWNER only.
-    #[graphql(guard = "Allow(P::UpdateOrganization)")]
+    #[graphql(
+        guard = "Allow(P::UpdateOrganization)",
+        visible = "crate::policy::visible::update_organization"
+    )]
     async fn update_organization(
         &self,
         ctx: &Context<'_>,
@@ -164,7 +171,10 @@ impl OrganizationMutation {
 
     /// Deletes the organization and all its data, for good. OWNER only; type the slug to
     /// confirm. Answers the deleted organization's id.
-    #[graphql(guard = "Allow(P::DeleteOrganization)")]
+    #[graphql(
+        guard = "Allow(P::DeleteOrganization)",
+        visible = "crate::policy::visible::delete_organization"
+    )]
     async fn delete_organization(
         &self,
         ctx: &Context<'_>,

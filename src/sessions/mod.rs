@@ -122,12 +122,16 @@ pub struct SessionQuery;
 #[Object]
 impl SessionQuery {
     /// The signed-in user and their memberships.
+    #[graphql(visible = "crate::policy::visible::not_keys")]
     async fn me(&self, ctx: &Context<'_>) -> GqlResult<Me> {
         Ok(service::me(ctx.request()?).await?)
     }
 
     /// Your live sessions, most recently used first. Only ever your own.
-    #[graphql(complexity = "crate::graphql::pagination::page_complexity(first, child_complexity)")]
+    #[graphql(
+        visible = "crate::policy::visible::not_keys",
+        complexity = "crate::graphql::pagination::page_complexity(first, child_complexity)"
+    )]
     async fn sessions(
         &self,
         ctx: &Context<'_>,
@@ -144,20 +148,20 @@ pub struct SessionMutation;
 #[Object]
 impl SessionMutation {
     /// Creates an account and its first organization, and signs in.
-    #[graphql(guard = "PeopleOnly")]
+    #[graphql(guard = "PeopleOnly", visible = "crate::policy::visible::not_keys")]
     async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> GqlResult<AuthPayload> {
         Ok(service::sign_up(ctx.request()?, ctx.services()?, input).await?)
     }
 
     /// Signs in with email and password.
-    #[graphql(guard = "PeopleOnly")]
+    #[graphql(guard = "PeopleOnly", visible = "crate::policy::visible::not_keys")]
     async fn log_in(&self, ctx: &Context<'_>, input: LogInInput) -> GqlResult<AuthPayload> {
         Ok(service::log_in(ctx.request()?, ctx.services()?, input).await?)
     }
 
     /// Exchanges a refresh token for new tokens. A refresh token that was already used
     /// ends its whole session (it was probably stolen).
-    #[graphql(guard = "PeopleOnly")]
+    #[graphql(guard = "PeopleOnly", visible = "crate::policy::visible::not_keys")]
     async fn refresh_session(
         &self,
         ctx: &Context<'_>,
@@ -168,23 +172,26 @@ impl SessionMutation {
 
     /// Ends a session: the one of `refreshToken` if given, else the current one. Its
     /// access tokens stop working at once.
-    #[graphql(guard = "PeopleOnly")]
+    #[graphql(guard = "PeopleOnly", visible = "crate::policy::visible::not_keys")]
     async fn log_out(&self, ctx: &Context<'_>, refresh_token: Option<String>) -> GqlResult<bool> {
         Ok(service::log_out(ctx.request()?, refresh_token.as_deref()).await?)
     }
 
     /// Ends one of your sessions (`NOT_FOUND` for anyone else's). Answers its id.
+    #[graphql(visible = "crate::policy::visible::not_keys")]
     async fn revoke_session(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ID> {
         service::revoke_session(ctx.request()?, &id).await?;
         Ok(id)
     }
 
     /// Ends all your sessions but this one. Answers how many ended.
+    #[graphql(visible = "crate::policy::visible::not_keys")]
     async fn revoke_all_other_sessions(&self, ctx: &Context<'_>) -> GqlResult<u64> {
         Ok(service::revoke_all_other_sessions(ctx.request()?).await?)
     }
 
     /// Changes your password; all your other sessions end.
+    #[graphql(visible = "crate::policy::visible::not_keys")]
     async fn change_password(
         &self,
         ctx: &Context<'_>,
@@ -196,7 +203,7 @@ impl SessionMutation {
 
     /// Emails a password reset link (valid 30 minutes, once) if an account has this
     /// email. Always answers true, whether or not one does.
-    #[graphql(guard = "PeopleOnly")]
+    #[graphql(guard = "PeopleOnly", visible = "crate::policy::visible::not_keys")]
     async fn request_password_reset(&self, ctx: &Context<'_>, email: String) -> GqlResult<bool> {
         service::request_password_reset(ctx.request()?, ctx.services()?, &email)?;
         Ok(true)
@@ -204,7 +211,7 @@ impl SessionMutation {
 
     /// Sets a new password with a reset token; every session of the account ends, so
     /// sign in again afterwards.
-    #[graphql(guard = "PeopleOnly")]
+    #[graphql(guard = "PeopleOnly", visible = "crate::policy::visible::not_keys")]
     async fn reset_password(
         &self,
         ctx: &Context<'_>,

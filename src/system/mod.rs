@@ -200,7 +200,7 @@ pub struct SystemMutation;
 impl SystemMutation {
     /// Runs a maintenance job across all organizations and reports per organization. Only
     /// for the system principal (`Authorization: Bearer <CRON_SECRET>`).
-    #[graphql(guard = "SystemGuard")]
+    #[graphql(guard = "SystemGuard", visible = "crate::policy::visible::not_keys")]
     async fn run_system_job(
         &self,
         ctx: &Context<'_>,

@@ -443,6 +443,80 @@ async fn operators_can_open_introspection_to_keys() {
         .await
         .ok();
     assert_eq!(data["__schema"]["queryType"]["name"], "Query");
+
+    // A key sees only the fields its scopes let it use; a person sees them all.
+    let fields_of = |data: &Value, kind: &str| -> Vec<String> {
+        data[kind]["fields"]
+            .as_array()
+            .expect("fields")
+            .iter()
+            .map(|field| field["name"].as_str().expect("name").to_owned())
+            .collect()
+    };
+    let query = "{ query: __type(name: \"Query\") { fields { name } }
+        mutation: __type(name: \"Mutation\") { fields { name } }
+        contact: __type(name: \"Contact\") { fields { name } } }";
+    let seen = app.as_key(&key, query, json!({})).await.ok();
+    let queries = fields_of(&seen, "query");
+    assert!(queries.contains(&"contacts".to_owned()), "{queries:?}");
+    for hidden in [
+        "me",
+        "members",
+        "invitations",
+        "apiKeys",
+        "auditLog",
+        "conversations",
+        "analytics",
+    ] {
+        assert!(
+            !queries.contains(&hidden.to_owned()),
+            "{hidden} in {queries:?}"
+        );
+    }
+    let mutations = fields_of(&seen, "mutation");
+    for hidden in [
+        "createContact",
+        "inviteMember",
+        "removeMember",
+        "createApiKey",
+        "signUp",
+        "logIn",
+        "runSystemJob",
+    ] {
+        assert!(
+            !mutations.contains(&hidden.to_owned()),
+            "{hidden} in {mutations:?}"
+        );
+    }
+    let contact = fields_of(&seen, "contact");
+    assert!(
+        contact.contains(&"name".to_owned()) && contact.contains(&"tags".to_owned()),
+        "{contact:?}"
+    );
+    for hidden in [
+        "email",
+        "phone",
+        "attributes",
+        "notes",
+        "owner",
+        "conversations",
+    ] {
+        assert!(
+            !contact.contains(&hidden.to_owned()),
+            "{hidden} in {contact:?}"
+        );
+    }
+    let everything = app.as_user(&owner, query, json!({})).await.ok();
+    for (kind, name) in [
+        ("query", "members"),
+        ("mutation", "inviteMember"),
+        ("contact", "email"),
+    ] {
+        assert!(
+            fields_of(&everything, kind).contains(&name.to_owned()),
+            "{kind}.{name}"
+        );
+    }
 }
 
 async fn warm_key_costs_no_sql(backend: Backend) {
