@@ -20,6 +20,8 @@ pub enum Command {
     Migrate(DatabaseConfig),
     /// Print the GraphQL schema (SDL) and exit.
     Schema,
+    /// Print the policy table (who may do what) as the README shows it, and exit.
+    Policy,
     /// System jobs, as the scheduler runs them through `runSystemJob`.
     Job {
         #[command(subcommand)]
@@ -55,6 +57,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Schema => {
             print!("{}", crate::graphql::sdl());
+            Ok(())
+        }
+        Command::Policy => {
+            print!("{}", crate::policy::markdown_tables());
             Ok(())
         }
         Command::Job {

@@ -570,7 +570,7 @@ pub fn markdown_tables() -> String {
         let condition = match rule.condition {
             Condition::Always => "".to_owned(),
             Condition::OwnRows { any_from } => {
-                format!("below {} only what one owns", role_name(any_from))
+                format!("below {}: only one's own", role_name(any_from))
             }
             Condition::RoleCeiling => "roles up to one's own".to_owned(),
         };
@@ -643,6 +643,22 @@ mod tests {
         ] {
             assert_eq!(permission.rule().scope, None, "{permission:?}");
         }
+    }
+
+    #[test]
+    fn the_readme_shows_the_policy_table_of_the_code() {
+        let readme = include_str!("../README.md");
+        let start = "<!-- policy:start -->\n";
+        let shown = readme
+            .split_once(start)
+            .and_then(|(_, rest)| rest.split_once("<!-- policy:end -->"))
+            .map(|(table, _)| table)
+            .expect("the README marks the policy table");
+        assert_eq!(
+            shown,
+            markdown_tables(),
+            "the README's policy table is stale: replace it with `tenantgate policy`"
+        );
     }
 
     #[test]

@@ -22,15 +22,19 @@ use entity::api_key;
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
 #[graphql(remote = "crate::auth::api_keys::Scope")]
 pub enum ApiKeyScope {
-    /// `contacts:read`: list and read contacts, without their email and phone.
+    /// `contacts:read`: list and read contacts, without their personal data.
     ContactsRead,
-    /// `contacts:read_pii`: read contacts' email and phone (with `CONTACTS_READ`).
+    /// `contacts:read_pii`: personal data: contacts' email, phone and attributes,
+    /// message bodies and conversation summaries (with the scope that reaches them);
+    /// searching and matching contacts by email; setting a contact's email.
     ContactsReadPii,
-    /// `contacts:write`: create, update and delete contacts.
+    /// `contacts:write`: create, update and delete contacts (answers hold their ids;
+    /// reading them back needs `CONTACTS_READ`).
     ContactsWrite,
-    /// `conversations:read`: read conversations and their messages.
+    /// `conversations:read`: read conversations and their messages (bodies with
+    /// `CONTACTS_READ_PII`).
     ConversationsRead,
-    /// `conversations:write`: start conversations and post messages.
+    /// `conversations:write`: start conversations, post messages, close conversations.
     ConversationsWrite,
     /// `events:write`: track events.
     EventsWrite,
