@@ -163,6 +163,12 @@ pub struct ServeConfig {
     )]
     pub login_attempts_per_address: u32,
 
+    /// Sign-ups allowed per client address per minute (a bucket of their own, apart from
+    /// log-ins). Without email verification `signUp` tells whether an email has an
+    /// account, and this limit is what slows that probing down.
+    #[arg(long, env = "TENANTGATE_SIGNUPS_PER_ADDRESS", default_value_t = 10)]
+    pub signups_per_address: u32,
+
     /// Reverse proxies in front of the gateway that append the client's address to
     /// `X-Forwarded-For` (0: the header is ignored). Throttling and sessions use the
     /// address the outermost trusted proxy saw.
@@ -343,6 +349,7 @@ impl ServeConfig {
             default_agent_instructions: DEFAULT_AGENT_INSTRUCTIONS.into(),
             login_attempts_per_account: 10,
             login_attempts_per_address: 30,
+            signups_per_address: 10,
             trusted_proxy_hops: 0,
             cron_secret: None,
             purge_interval_secs: 0,

@@ -109,6 +109,7 @@ impl Application {
             throttle: Throttle::new(
                 config.login_attempts_per_account,
                 config.login_attempts_per_address,
+                config.signups_per_address,
             ),
             app_url: config.app_url.clone(),
             default_seat_limit: config.default_seat_limit,

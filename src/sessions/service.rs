@@ -51,6 +51,12 @@ pub async fn sign_up(
     let name = Name::parse("name", &input.name, 200)?;
     let organization_name = Name::parse("organizationName", &input.organization_name, 200)?;
     let slug = Slug::parse("organizationSlug", &input.organization_slug)?;
+    // After the checks of the form alone (they reveal nothing and cost nothing), before
+    // anything looks at the data: a taken email answers CONFLICT, so this bucket is what
+    // slows down probing which emails have accounts.
+    if let Some(address) = request.client().ip.as_deref() {
+        services.throttle.sign_up_from(address)?;
+    }
 
     let global = request.global();
     if global.find_user_by_email(email.as_str()).await?.is_some() {
