@@ -111,6 +111,7 @@ impl Application {
                 config.login_attempts_per_address,
                 config.signups_per_address,
             ),
+            require_email_verification: config.require_email_verification,
             app_url: config.app_url.clone(),
             default_seat_limit: config.default_seat_limit,
             api_keys: api_keys.clone(),
