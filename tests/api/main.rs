@@ -23,5 +23,6 @@ mod persistence;
 mod rls;
 mod roles;
 mod schema;
+mod sign_ups;
 mod smtp_sink;
 mod system;
