@@ -104,6 +104,11 @@ async fn sign_up_with_verification(
     services: &Services,
     form: Form,
 ) -> AppResult<SignUpPayload> {
+    // Every call mails the address, so bound the mail one address receives, whoever asks
+    // from wherever (as password reset requests are). New and taken emails count alike.
+    services
+        .throttle
+        .attempt(&format!("sign-up:{}", form.email.as_str()), None)?;
     // Slugs are public (`organizationBySlug`): saying one is taken reveals no account.
     ensure_slug_free(request, &form.slug, "this slug is taken").await?;
     // Hashed in both cases, so the time of the answer does not tell them apart.

@@ -96,6 +96,35 @@ on_both_databases! {
     }
 }
 
+async fn with_verification_an_address_gets_a_bounded_number_of_emails(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |config| {
+        config.require_email_verification = true;
+        config.login_attempts_per_account = 2;
+    })
+    .await;
+    for slug in ["acme", "acme-two"] {
+        app.anonymous(SIGN_UP, form("ann", "ann@example.com", slug))
+            .await
+            .ok();
+    }
+    app.anonymous(SIGN_UP, form("ann", "Ann@example.com", "acme-three"))
+        .await
+        .expect_code("RATE_LIMITED");
+    app.anonymous(SIGN_UP, form("bob", "bob@example.com", "bobco"))
+        .await
+        .ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_verification_an_address_gets_a_bounded_number_of_emails_sqlite() {
+    with_verification_an_address_gets_a_bounded_number_of_emails(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_verification_an_address_gets_a_bounded_number_of_emails_postgres() {
+    with_verification_an_address_gets_a_bounded_number_of_emails(Backend::Postgres).await;
+}
+
 async fn with_verification(backend: Backend, sink: &SmtpSink) -> TestApp {
     let url = sink.url();
     TestApp::spawn_with(backend, move |config| {
