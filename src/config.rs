@@ -107,8 +107,9 @@ pub struct ServeConfig {
     #[arg(long, env = "TENANTGATE_HASH_CONCURRENCY", default_value_t = 4)]
     pub hash_concurrency: usize,
 
-    /// Where the admin app lives; invitation and password reset links point into it
-    /// (`<app-url>/accept-invitation?token=…`, `<app-url>/reset-password?token=…`).
+    /// Where the admin app lives; invitation, password reset and email verification links
+    /// point into it (`<app-url>/accept-invitation?token=…`,
+    /// `<app-url>/reset-password?token=…`, `<app-url>/verify-email?token=…`).
     #[arg(
         long,
         env = "TENANTGATE_APP_URL",
@@ -162,6 +163,23 @@ pub struct ServeConfig {
         default_value_t = 30
     )]
     pub login_attempts_per_address: u32,
+
+    /// Sign-ups allowed per client address per minute (a bucket of their own, apart from
+    /// log-ins). Without email verification `signUp` tells whether an email has an
+    /// account, and this limit is what slows that probing down.
+    #[arg(long, env = "TENANTGATE_SIGNUPS_PER_ADDRESS", default_value_t = 10)]
+    pub signups_per_address: u32,
+
+    /// Verify emails at sign-up: `signUp` mails a link and answers the same whether or
+    /// not the email has an account (no account enumeration); the account and its
+    /// organization exist once `verifyEmail` presents the link's token. Needs working
+    /// mail (`SMTP_URL`), so it is off by default.
+    #[arg(
+        long,
+        env = "TENANTGATE_REQUIRE_EMAIL_VERIFICATION",
+        default_value_t = false
+    )]
+    pub require_email_verification: bool,
 
     /// Reverse proxies in front of the gateway that append the client's address to
     /// `X-Forwarded-For` (0: the header is ignored). Throttling and sessions use the
@@ -343,6 +361,8 @@ impl ServeConfig {
             default_agent_instructions: DEFAULT_AGENT_INSTRUCTIONS.into(),
             login_attempts_per_account: 10,
             login_attempts_per_address: 30,
+            signups_per_address: 10,
+            require_email_verification: false,
             trusted_proxy_hops: 0,
             cron_secret: None,
             purge_interval_secs: 0,

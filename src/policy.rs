@@ -362,6 +362,7 @@ pub const FIELDS: &[(&str, Access)] = &[
     ("Query.me", Access::Account),
     ("Query.sessions", Access::Account),
     ("Mutation.signUp", Access::People),
+    ("Mutation.verifyEmail", Access::People),
     ("Mutation.logIn", Access::People),
     ("Mutation.refreshSession", Access::People),
     ("Mutation.requestPasswordReset", Access::People),
@@ -377,6 +378,7 @@ pub const FIELDS: &[(&str, Access)] = &[
     ("User.*", Access::Parent),
     ("Session.*", Access::Parent),
     ("AuthPayload.*", Access::Parent),
+    ("SignUpPayload.*", Access::Parent),
     // Public look-ups.
     ("Query.organizationBySlug", Access::Public),
     ("Query.publicChannelConfig", Access::Public),

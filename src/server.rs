@@ -109,7 +109,9 @@ impl Application {
             throttle: Throttle::new(
                 config.login_attempts_per_account,
                 config.login_attempts_per_address,
+                config.signups_per_address,
             ),
+            require_email_verification: config.require_email_verification,
             app_url: config.app_url.clone(),
             default_seat_limit: config.default_seat_limit,
             api_keys: api_keys.clone(),

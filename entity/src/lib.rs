@@ -3,7 +3,7 @@
 //! Tables with an `organization_id` column are tenant tables: their primary key
 //! starts with `organization_id` and they are only ever queried through
 //! `tenantgate::tenant::TenantDb`. The others (`user`, `organization`, `session`,
-//! `refresh_token`, `signing_key`) are platform tables that belong to no single
+//! `refresh_token`, `signing_key`, `pending_sign_up`, …) are platform tables that belong to no single
 //! organization.
 
 pub mod api_key;
@@ -19,6 +19,7 @@ pub mod message;
 pub mod organization;
 pub mod outbox;
 pub mod password_reset;
+pub mod pending_sign_up;
 pub mod refresh_token;
 pub mod role;
 pub mod session;

@@ -14,6 +14,7 @@ mod m20261123_000004_api_keys;
 mod m20261123_000005_channels;
 mod m20261123_000006_conversations;
 mod m20261123_000007_events;
+mod m20261124_000001_pending_sign_ups;
 pub mod security;
 
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000005_channels::Migration),
             Box::new(m20261123_000006_conversations::Migration),
             Box::new(m20261123_000007_events::Migration),
+            Box::new(m20261124_000001_pending_sign_ups::Migration),
         ]
     }
 }

@@ -79,6 +79,8 @@ pub struct Services {
     pub remember_me_lifetime: Duration,
     pub mailer: Mailer,
     pub throttle: Throttle,
+    /// `signUp` mails a verification link instead of signing in (see `sessions`).
+    pub require_email_verification: bool,
     /// Base of the links in emails (the admin app).
     pub app_url: String,
     pub default_seat_limit: i32,

@@ -1,6 +1,8 @@
-//! Accounts and sessions: signing up, logging in, refreshing and logging out, and `me`.
+//! Accounts and sessions: signing up (and verifying the email), logging in, refreshing
+//! and logging out, and `me`.
 
 mod service;
+mod sign_up;
 
 pub use service::start_session;
 
@@ -46,6 +48,56 @@ pub struct AuthPayload {
     /// The organization requests use when they send no `X-Organization-Id` header; null
     /// when the user belongs to none.
     pub organization: Option<Organization>,
+}
+
+/// What `signUp` answers. Without email verification (the server's default) it is a
+/// signed-in session, as `logIn` answers, and `verificationPending` is false. When the
+/// server requires email verification, every other field is null and
+/// `verificationPending` is true: a link was mailed to the address, and `verifyEmail`
+/// with its token creates the account and answers the session. That answer is the same
+/// whether or not the address already has an account (its owner is told by mail).
+#[derive(SimpleObject)]
+pub struct SignUpPayload {
+    /// Send as `Authorization: Bearer …`. Null while `verificationPending`.
+    pub access_token: Option<String>,
+    /// When `accessToken` stops working. Null while `verificationPending`.
+    pub access_token_expires_at: Option<DateTime<Utc>>,
+    /// Exchange with `refreshSession`; works once. Null while `verificationPending`.
+    pub refresh_token: Option<String>,
+    /// The new user. Null while `verificationPending`.
+    pub user: Option<User>,
+    /// The new organization, of which the user is the OWNER. Null while
+    /// `verificationPending`.
+    pub organization: Option<Organization>,
+    /// True when a verification link was mailed and nothing is signed in yet: follow the
+    /// link (its token goes to `verifyEmail`) to create the account.
+    pub verification_pending: bool,
+}
+
+impl SignUpPayload {
+    fn pending() -> Self {
+        SignUpPayload {
+            access_token: None,
+            access_token_expires_at: None,
+            refresh_token: None,
+            user: None,
+            organization: None,
+            verification_pending: true,
+        }
+    }
+}
+
+impl From<AuthPayload> for SignUpPayload {
+    fn from(payload: AuthPayload) -> Self {
+        SignUpPayload {
+            access_token: Some(payload.access_token),
+            access_token_expires_at: Some(payload.access_token_expires_at),
+            refresh_token: Some(payload.refresh_token),
+            user: Some(payload.user),
+            organization: payload.organization,
+            verification_pending: false,
+        }
+    }
 }
 
 /// One of your memberships.
@@ -147,10 +199,34 @@ pub struct SessionMutation;
 
 #[Object]
 impl SessionMutation {
-    /// Creates an account and its first organization, and signs in.
+    /// Creates an account and its first organization, and signs in. When the server
+    /// requires email verification, it mails a link instead and signs nothing in
+    /// (`verificationPending`); the answer is then the same whether or not the email has
+    /// an account. Throttled per client address (`RATE_LIMITED`).
     #[graphql(guard = "PeopleOnly", visible = "crate::policy::visible::not_keys")]
-    async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> GqlResult<AuthPayload> {
-        Ok(service::sign_up(ctx.request()?, ctx.services()?, input).await?)
+    async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> GqlResult<SignUpPayload> {
+        Ok(sign_up::sign_up(ctx.request()?, ctx.services()?, input).await?)
+    }
+
+    /// Finishes a sign-up that mailed a verification link: creates the account and its
+    /// organization, and signs in. The token works once, for 24 hours, and following one
+    /// link of an address ends its other pending sign-ups. An unknown, used or expired
+    /// token is `BAD_USER_INPUT` on `token`; a slug another organization took meanwhile is
+    /// `CONFLICT` on `organizationSlug` (send another one with the same token).
+    #[graphql(guard = "PeopleOnly", visible = "crate::policy::visible::not_keys")]
+    async fn verify_email(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The token from the verification email.")] token: String,
+        #[graphql(
+            desc = "A slug to use instead of the one chosen at sign-up, when that one was taken meanwhile."
+        )]
+        organization_slug: Option<String>,
+    ) -> GqlResult<AuthPayload> {
+        Ok(
+            sign_up::verify_email(ctx.request()?, ctx.services()?, &token, organization_slug)
+                .await?,
+        )
     }
 
     /// Signs in with email and password.

@@ -1,19 +1,17 @@
-//! The rules of signing up, in and out.
+//! The rules of signing in and out, sessions and passwords (signing up: `sign_up.rs`).
 
 use uuid::Uuid;
 
 use async_graphql::ID;
 
-use super::{
-    AuthPayload, ChangePasswordInput, LogInInput, Me, Membership, Session, SignUpInput, User,
-};
+use super::{AuthPayload, ChangePasswordInput, LogInInput, Me, Membership, Session, User};
 use crate::error::{AppError, AppResult};
 use crate::graphql::Services;
 use crate::graphql::pagination::{CursorKey, Page, page, page_request};
 use crate::input::parse_id;
-use crate::input::{Email, Name, Password, Slug};
+use crate::input::{Email, Password};
 use crate::mail::Mail;
-use crate::organizations::{self, Organization};
+use crate::organizations::Organization;
 use crate::tenant::{IssuedSession, RefreshOutcome, RequestContext};
 
 const INVALID_CREDENTIALS: &str = "invalid email or password";
@@ -46,56 +44,6 @@ pub async fn me(request: &RequestContext) -> AppResult<Me> {
         memberships,
         permissions,
     })
-}
-
-pub async fn sign_up(
-    request: &RequestContext,
-    services: &Services,
-    input: SignUpInput,
-) -> AppResult<AuthPayload> {
-    let email = Email::parse("email", &input.email)?;
-    let password = Password::parse("password", input.password)?;
-    let name = Name::parse("name", &input.name, 200)?;
-    let organization_name = Name::parse("organizationName", &input.organization_name, 200)?;
-    let slug = Slug::parse("organizationSlug", &input.organization_slug)?;
-
-    let global = request.global();
-    if global.find_user_by_email(email.as_str()).await?.is_some() {
-        return Err(AppError::conflict(
-            "email",
-            "an account with this email already exists",
-        ));
-    }
-    if global
-        .find_organization_by_slug(slug.as_str())
-        .await?
-        .is_some()
-    {
-        return Err(AppError::conflict("organizationSlug", "this slug is taken"));
-    }
-    let hash = services.passwords.hash(&password).await?;
-    let user = global
-        .create_user(email.into_inner(), name.into_inner(), hash)
-        .await
-        .map_err(|e| e.conflict_on("email", "an account with this email already exists"))?;
-    global.act_as_user(user.id).await?;
-    let organization = organizations::create(
-        request,
-        organization_name,
-        slug,
-        user.id,
-        "organizationSlug",
-        services.default_seat_limit,
-    )
-    .await?;
-    start_session(
-        request,
-        services,
-        user,
-        input.remember_me,
-        Some(organization.into()),
-    )
-    .await
 }
 
 pub async fn log_in(

@@ -25,7 +25,8 @@ use crate::tenant::Database;
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum SystemJob {
     /// Deletes what has expired: ended sessions and their refresh tokens, used or expired
-    /// password resets, delivered mail, and long-expired or revoked invitations.
+    /// password resets, unverified sign-ups whose link expired, delivered mail, and
+    /// long-expired or revoked invitations.
     PurgeExpired,
     /// Fills the missing summaries of closed conversations (up to 500 per organization
     /// and run), with the built-in extractive summarizer.

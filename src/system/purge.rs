@@ -7,14 +7,15 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use super::OrganizationId;
 use crate::error::AppResult;
 use crate::tenant::Database;
-use entity::{invitation, outbox, password_reset, session};
+use entity::{invitation, outbox, password_reset, pending_sign_up, session};
 
 /// Ended sessions, invitations and resets are kept this long for inspection.
 const KEEP_ENDED_DAYS: i64 = 30;
 /// Delivered mail is kept this long.
 const KEEP_SENT_MAIL_DAYS: i64 = 7;
 
-/// Sessions (their refresh tokens go with them), password resets and delivered mail.
+/// Sessions (their refresh tokens go with them), password resets, expired pending
+/// sign-ups and delivered mail.
 pub async fn platform(db: &Database) -> AppResult<u64> {
     let now = Utc::now();
     let ended = now - Duration::days(KEEP_ENDED_DAYS);
@@ -37,13 +38,20 @@ pub async fn platform(db: &Database) -> AppResult<u64> {
         .exec(tx.connection())
         .await?
         .rows_affected;
+    // A verified sign-up is deleted when verified; what is left expired unverified, and
+    // holds a password hash nobody can use any more.
+    let sign_ups = pending_sign_up::Entity::delete_many()
+        .filter(pending_sign_up::Column::ExpiresAt.lt(now))
+        .exec(tx.connection())
+        .await?
+        .rows_affected;
     let mail = outbox::Entity::delete_many()
         .filter(outbox::Column::SentAt.lt(now - Duration::days(KEEP_SENT_MAIL_DAYS)))
         .exec(tx.connection())
         .await?
         .rows_affected;
     tx.commit().await?;
-    Ok(sessions + resets + mail)
+    Ok(sessions + resets + sign_ups + mail)
 }
 
 /// Invitations that expired or were revoked long ago, never accepted.

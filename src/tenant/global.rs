@@ -74,7 +74,7 @@ impl GlobalDb {
         }
     }
 
-    fn tx(&self) -> &DatabaseTransaction {
+    pub(super) fn tx(&self) -> &DatabaseTransaction {
         &self.tx
     }
 

@@ -8,7 +8,8 @@
 //! - [`TenantDb`] is the capability to touch tenant rows; it is bound to one organization
 //!   and adds or sets `organization_id` on every query and write. A resolver that was
 //!   not handed one cannot reach tenant data at all.
-//! - [`GlobalDb`] reaches platform tables (users, sessions, the organization directory).
+//! - [`GlobalDb`] reaches platform tables (users, sessions, the organization directory,
+//!   pending sign-ups).
 //!
 //! A test (`tests/api/architecture.rs`) fails when code outside `tenant/` and `system/`
 //! imports the SeaORM traits that query entities directly.
@@ -21,6 +22,7 @@ mod database;
 mod global;
 mod outbox;
 mod scoped;
+mod sign_ups;
 
 pub use analytics::{ActivityCounts, Bucket, Period};
 pub use api_keys::{ApiKeyRecord, ApiKeyUse};
@@ -37,6 +39,7 @@ pub use outbox::OutboxMail;
 pub use scoped::{
     API_KEYS_REFUSED, Actor, Member, OrganizationChanges, TenantDb, TenantEntity, WriteError,
 };
+pub use sign_ups::{NewSignUp, PendingSignUp};
 
 /// A session as stored.
 pub type SessionRow = entity::session::Model;

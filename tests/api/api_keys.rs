@@ -341,6 +341,7 @@ on_both_databases! {
             ("revokeAllOtherSessions", "mutation { revokeAllOtherSessions }".into()),
             ("changePassword", "mutation { changePassword(input: { currentPassword: \"a\", newPassword: \"bbbbbbbbbbbb\" }) }".into()),
             ("requestPasswordReset", format!("mutation {{ requestPasswordReset(email: \"{}\") }}", owner.email)),
+            ("verifyEmail", "mutation { verifyEmail(token: \"tgv_x\") { accessToken } }".into()),
             ("resetPassword", "mutation { resetPassword(token: \"t\", newPassword: \"bbbbbbbbbbbb\") }".into()),
             ("createOrganization", "mutation { createOrganization(input: { name: \"K\", slug: \"kkkk\" }) { id } }".into()),
             ("updateOrganization", "mutation { updateOrganization(input: { name: \"Hijacked\" }) { id } }".into()),

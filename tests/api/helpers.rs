@@ -153,6 +153,8 @@ impl TestApp {
         );
         config.database.db_max_connections = 8;
         config.hash_concurrency = 2;
+        // Tests sign many people up from 127.0.0.1; the sign-up throttle has its own test.
+        config.signups_per_address = 10_000;
         adjust(&mut config);
         Self::start(backend, database_url, config, dir).await
     }

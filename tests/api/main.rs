@@ -24,5 +24,6 @@ mod persistence;
 mod rls;
 mod roles;
 mod schema;
+mod sign_ups;
 mod smtp_sink;
 mod system;
