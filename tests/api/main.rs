@@ -21,6 +21,7 @@ mod limits;
 mod organizations;
 mod persistence;
 mod rls;
+mod role_walker;
 mod roles;
 mod schema;
 mod smtp_sink;
