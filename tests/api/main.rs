@@ -22,6 +22,7 @@ mod limits;
 mod organizations;
 mod persistence;
 mod rls;
+mod role_walker;
 mod roles;
 mod schema;
 mod sign_ups;
