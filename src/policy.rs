@@ -341,7 +341,8 @@ pub fn role_name(role: Role) -> &'static str {
 pub enum Access {
     /// Anyone, signed in or not, and API keys: the public look-ups.
     Public,
-    /// People, signed in or not; API keys are refused: sign-up, log-in, token exchanges.
+    /// People, signed in or not; API keys and the system principal are refused: sign-up,
+    /// log-in, token exchanges.
     People,
     /// A signed-in person, on their own account; no organization needed.
     Account,
@@ -368,7 +369,9 @@ pub const FIELDS: &[(&str, Access)] = &[
     ("Mutation.requestPasswordReset", Access::People),
     ("Mutation.resetPassword", Access::People),
     ("Mutation.acceptInvitation", Access::People),
-    ("Mutation.logOut", Access::Account),
+    // Holding a refresh token is enough to end its session (an app whose access token
+    // expired still logs out); without one, the signed-in session ends.
+    ("Mutation.logOut", Access::People),
     ("Mutation.revokeSession", Access::Account),
     ("Mutation.revokeAllOtherSessions", Access::Account),
     ("Mutation.changePassword", Access::Account),

@@ -20,9 +20,10 @@ impl Guard for Allow {
     }
 }
 
-/// Refuses API keys on the account fields that are open to anonymous callers (sign-up,
-/// log-in, token exchanges, password resets, accepting invitations): they are for
-/// people, and a key never reaches sessions.
+/// Refuses API keys and the system principal on the account fields that are open to
+/// anonymous callers (sign-up, log-in, token exchanges, password resets, accepting
+/// invitations): they are for people, a key never reaches sessions, and the system
+/// principal only runs system jobs.
 pub struct PeopleOnly;
 
 impl Guard for PeopleOnly {
@@ -31,7 +32,10 @@ impl Guard for PeopleOnly {
             crate::auth::Principal::ApiKey(_) => {
                 Err(AppError::forbidden(crate::tenant::API_KEYS_REFUSED).into())
             }
-            _ => Ok(()),
+            crate::auth::Principal::System => {
+                Err(AppError::forbidden("the system principal may only run system jobs").into())
+            }
+            crate::auth::Principal::User(_) | crate::auth::Principal::Anonymous { .. } => Ok(()),
         }
     }
 }
