@@ -21,7 +21,11 @@ pub enum Command {
     /// Print the GraphQL schema (SDL) and exit.
     Schema,
     /// Print the policy table (who may do what) as the README shows it, and exit.
-    Policy,
+    Policy {
+        /// Print what each API key scope grants instead.
+        #[arg(long)]
+        scopes: bool,
+    },
     /// System jobs, as the scheduler runs them through `runSystemJob`.
     Job {
         #[command(subcommand)]
@@ -59,8 +63,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", crate::graphql::sdl());
             Ok(())
         }
-        Command::Policy => {
-            print!("{}", crate::policy::markdown_tables());
+        Command::Policy { scopes } => {
+            if scopes {
+                print!("{}", crate::policy::markdown_scope_table());
+            } else {
+                print!("{}", crate::policy::markdown_tables());
+            }
             Ok(())
         }
         Command::Job {

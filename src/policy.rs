@@ -593,6 +593,25 @@ pub fn markdown_tables() -> String {
     out
 }
 
+/// The README's table of API key scopes, generated from [`RULES`]: the permissions each
+/// scope grants. A key never holds anything else.
+pub fn markdown_scope_table() -> String {
+    let mut out = String::from("| scope | grants |\n|---|---|\n");
+    for scope in Scope::ALL {
+        let granted: Vec<String> = RULES
+            .iter()
+            .filter(|rule| rule.scope == Some(scope))
+            .map(|rule| format!("`{}`", rule.permission.name()))
+            .collect();
+        out.push_str(&format!(
+            "| `{}` | {} |\n",
+            scope.as_str(),
+            granted.join(", ")
+        ));
+    }
+    out
+}
+
 /// The permission's description, as the schema shows it.
 pub fn describe(permission: Permission) -> String {
     use async_graphql::registry::{MetaType, Registry};
@@ -663,6 +682,16 @@ mod tests {
             shown,
             markdown_tables(),
             "the README's policy table is stale: replace it with `tenantgate policy`"
+        );
+        let scopes = readme
+            .split_once("<!-- scopes:start -->\n")
+            .and_then(|(_, rest)| rest.split_once("<!-- scopes:end -->"))
+            .map(|(table, _)| table)
+            .expect("the README marks the scope table");
+        assert_eq!(
+            scopes,
+            markdown_scope_table(),
+            "the README's scope table is stale: replace it with `tenantgate policy --scopes`"
         );
     }
 
