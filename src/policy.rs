@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::auth::api_keys::Scope;
 use crate::error::{AppError, AppResult};
-use crate::tenant::{API_KEYS_REFUSED, Actor};
+use crate::tenant::{API_KEYS_REFUSED, Actor, TenantDb};
 use entity::Role;
 
 /// Something a member or an API key may do in an organization. `me { permissions }`
@@ -323,6 +323,56 @@ pub fn permissions_of(role: Role) -> Vec<Permission> {
     Permission::all()
         .filter(|permission| role_holds(role, *permission))
         .collect()
+}
+
+/// A permission as a type, for the writes that take a [`Granted`] proof.
+pub trait Grant {
+    const PERMISSION: Permission;
+}
+
+/// The permissions that are types: the owner-only writes.
+pub mod grants {
+    use super::{Grant, Permission};
+
+    macro_rules! grants {
+        ($($name:ident),* $(,)?) => {
+            $(
+                #[doc = concat!("The `", stringify!($name), "` permission, as a type.")]
+                pub struct $name;
+                impl Grant for $name {
+                    const PERMISSION: Permission = Permission::$name;
+                }
+            )*
+        };
+    }
+
+    grants!(DeleteOrganization, ManageBilling, TransferOwnership);
+}
+
+/// Proof that the request's caller holds `G`'s permission: only [`grant`] makes one,
+/// after asking the table, and it lives no longer than the request's tenant handle. The
+/// owner-only writes (deleting the organization, its billing fields, transferring
+/// ownership) take one, so no code path reaches them without the check, whatever guard
+/// its field has.
+pub struct Granted<'a, G: Grant> {
+    db: &'a TenantDb,
+    _grant: std::marker::PhantomData<G>,
+}
+
+impl<'a, G: Grant> Granted<'a, G> {
+    /// The tenant handle the proof was checked against.
+    pub fn db(&self) -> &'a TenantDb {
+        self.db
+    }
+}
+
+/// Checks `G`'s permission for the caller of `db`'s request and answers the proof.
+pub fn grant<G: Grant>(db: &TenantDb) -> AppResult<Granted<'_, G>> {
+    require(db.actor(), G::PERMISSION)?;
+    Ok(Granted {
+        db,
+        _grant: std::marker::PhantomData,
+    })
 }
 
 /// A role as the API spells it.

@@ -178,6 +178,9 @@ impl MemberMutation {
         visible = "crate::policy::visible::transfer_ownership"
     )]
     async fn transfer_ownership(&self, ctx: &Context<'_>, user_id: ID) -> GqlResult<Member> {
-        Ok(service::transfer_ownership(ctx.request()?.tenant()?, &user_id).await?)
+        Ok(
+            service::transfer_ownership(crate::policy::grant(ctx.request()?.tenant()?)?, &user_id)
+                .await?,
+        )
     }
 }

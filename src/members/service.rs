@@ -241,7 +241,13 @@ pub async fn leave(request: &RequestContext, services: &Services) -> AppResult<(
     .await
 }
 
-pub async fn transfer_ownership(db: &TenantDb, user_id: &ID) -> AppResult<Member> {
+/// Makes `user_id` an owner and the caller an ADMIN; only with the proof that the
+/// caller may transfer ownership.
+pub async fn transfer_ownership(
+    granted: policy::Granted<'_, policy::grants::TransferOwnership>,
+    user_id: &ID,
+) -> AppResult<Member> {
+    let db = granted.db();
     let target = db
         .get::<membership::Entity>(parse_id("userId", user_id)?)
         .await?;

@@ -6,7 +6,8 @@ use serde_json::json;
 use super::UpdateOrganizationInput;
 use crate::error::{AppError, AppResult};
 use crate::input::{Name, Slug};
-use crate::tenant::{OrganizationChanges, RequestContext, TenantDb};
+use crate::policy::{self, grants};
+use crate::tenant::{BillingChanges, OrganizationChanges, RequestContext, TenantDb};
 use entity::{invitation, membership, organization};
 use sea_orm::{ColumnTrait, QueryFilter};
 
@@ -59,9 +60,11 @@ pub async fn update(
     input: UpdateOrganizationInput,
 ) -> AppResult<organization::Model> {
     let billing = input.plan.is_some() || input.seat_limit.is_some() || input.status.is_some();
-    if billing {
-        crate::policy::require(db.actor(), crate::policy::Permission::ManageBilling)?;
-    }
+    let granted = if billing {
+        Some(policy::grant::<grants::ManageBilling>(db)?)
+    } else {
+        None
+    };
     let mut changes = OrganizationChanges {
         name: input
             .name
@@ -71,22 +74,23 @@ pub async fn update(
             .slug
             .map(|slug| Slug::parse("slug", &slug).map(Slug::into_inner))
             .transpose()?,
-        status: input.status.map(Into::into),
         event_retention_days: input.event_retention_days.map(retention_days).transpose()?,
         ..OrganizationChanges::default()
     };
-    if let Some(plan) = input.plan {
-        changes.plan = Some(Name::parse("plan", &plan, 32)?.into_inner());
-    }
-    if let Some(seat_limit) = input.seat_limit {
-        if !(1..=100_000).contains(&seat_limit) {
+    let plan = input
+        .plan
+        .map(|plan| Name::parse("plan", &plan, 32).map(Name::into_inner))
+        .transpose()?;
+    let mut seat_limit = None;
+    if let Some(wanted) = input.seat_limit {
+        if !(1..=100_000).contains(&wanted) {
             return Err(AppError::invalid(
                 "seatLimit",
                 "must be between 1 and 100000",
             ));
         }
         let in_use = seats_in_use(db).await?;
-        if (seat_limit as u64) < in_use {
+        if (wanted as u64) < in_use {
             return Err(AppError::invalid(
                 "seatLimit",
                 format!(
@@ -94,7 +98,15 @@ pub async fn update(
                 ),
             ));
         }
-        changes.seat_limit = Some(seat_limit);
+        seat_limit = Some(wanted);
+    }
+    if let Some(granted) = granted {
+        changes.billing = Some(BillingChanges::new(
+            granted,
+            input.status.map(Into::into),
+            plan,
+            seat_limit,
+        ));
     }
     let (before, after) = db
         .update_organization(changes)
@@ -150,7 +162,8 @@ pub async fn delete(db: &TenantDb, confirm_slug: &str) -> AppResult<ID> {
             "must be the organization's slug, typed again",
         ));
     }
-    db.delete_organization().await?;
+    db.delete_organization(policy::grant::<grants::DeleteOrganization>(db)?)
+        .await?;
     tracing::info!(organization_id = %organization.id, user_id = ?db.user_id(), "organization deleted");
     Ok(ID(organization.id.to_string()))
 }

@@ -37,7 +37,8 @@ pub use global::{
 };
 pub use outbox::OutboxMail;
 pub use scoped::{
-    API_KEYS_REFUSED, Actor, Member, OrganizationChanges, TenantDb, TenantEntity, WriteError,
+    API_KEYS_REFUSED, Actor, BillingChanges, Member, OrganizationChanges, TenantDb, TenantEntity,
+    WriteError,
 };
 pub use sign_ups::{NewSignUp, PendingSignUp};
 

@@ -402,14 +402,16 @@ impl TenantDb {
         if let Some(slug) = changes.slug {
             row.slug = Set(slug);
         }
-        if let Some(status) = changes.status {
-            row.status = Set(status);
-        }
-        if let Some(plan) = changes.plan {
-            row.plan = Set(plan);
-        }
-        if let Some(seat_limit) = changes.seat_limit {
-            row.seat_limit = Set(seat_limit);
+        if let Some(billing) = changes.billing {
+            if let Some(status) = billing.status {
+                row.status = Set(status);
+            }
+            if let Some(plan) = billing.plan {
+                row.plan = Set(plan);
+            }
+            if let Some(seat_limit) = billing.seat_limit {
+                row.seat_limit = Set(seat_limit);
+            }
         }
         if let Some(instructions) = changes.agent_instructions {
             row.agent_instructions = Set(instructions);
@@ -425,8 +427,12 @@ impl TenantDb {
         }
     }
 
-    /// Deletes the organization and, by cascade, every row it owns.
-    pub async fn delete_organization(&self) -> Result<(), WriteError> {
+    /// Deletes the organization and, by cascade, every row it owns. Only with the proof
+    /// that the caller may.
+    pub async fn delete_organization(
+        &self,
+        _granted: crate::policy::Granted<'_, crate::policy::grants::DeleteOrganization>,
+    ) -> Result<(), WriteError> {
         let result = organization::Entity::delete_many()
             .filter(organization::Column::Id.eq(self.organization_id))
             .exec(self.tx())
@@ -544,12 +550,34 @@ impl TenantDb {
 pub struct OrganizationChanges {
     pub name: Option<String>,
     pub slug: Option<String>,
-    pub status: Option<OrganizationStatus>,
-    pub plan: Option<String>,
-    pub seat_limit: Option<i32>,
+    /// The billing fields, which only exist with the proof that the caller may change
+    /// them.
+    pub billing: Option<BillingChanges>,
     /// `Some(None)` clears the default agent instructions.
     pub agent_instructions: Option<Option<String>>,
     pub event_retention_days: Option<i32>,
+}
+
+/// Changes to the organization's billing fields (`status`, `plan`, `seat_limit`).
+pub struct BillingChanges {
+    status: Option<OrganizationStatus>,
+    plan: Option<String>,
+    seat_limit: Option<i32>,
+}
+
+impl BillingChanges {
+    pub fn new(
+        _granted: crate::policy::Granted<'_, crate::policy::grants::ManageBilling>,
+        status: Option<OrganizationStatus>,
+        plan: Option<String>,
+        seat_limit: Option<i32>,
+    ) -> Self {
+        BillingChanges {
+            status,
+            plan,
+            seat_limit,
+        }
+    }
 }
 
 impl OrganizationChanges {
