@@ -719,27 +719,25 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_readme_shows_the_policy_table_of_the_code() {
+    /// The part of the README between `<!-- name:start -->` and `<!-- name:end -->`.
+    fn readme_section(name: &str) -> &'static str {
         let readme = include_str!("../README.md");
-        let start = "<!-- policy:start -->\n";
-        let shown = readme
-            .split_once(start)
-            .and_then(|(_, rest)| rest.split_once("<!-- policy:end -->"))
-            .map(|(table, _)| table)
-            .expect("the README marks the policy table");
+        readme
+            .split_once(&format!("<!-- {name}:start -->\n"))
+            .and_then(|(_, rest)| rest.split_once(&format!("<!-- {name}:end -->")))
+            .map(|(section, _)| section)
+            .unwrap_or_else(|| panic!("the README marks the {name} table"))
+    }
+
+    #[test]
+    fn the_readme_shows_the_policy_tables_of_the_code() {
         assert_eq!(
-            shown,
+            readme_section("policy"),
             markdown_tables(),
             "the README's policy table is stale: replace it with `tenantgate policy`"
         );
-        let scopes = readme
-            .split_once("<!-- scopes:start -->\n")
-            .and_then(|(_, rest)| rest.split_once("<!-- scopes:end -->"))
-            .map(|(table, _)| table)
-            .expect("the README marks the scope table");
         assert_eq!(
-            scopes,
+            readme_section("scopes"),
             markdown_scope_table(),
             "the README's scope table is stale: replace it with `tenantgate policy --scopes`"
         );
