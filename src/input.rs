@@ -219,6 +219,24 @@ impl JsonObject {
     }
 }
 
+/// A time a client sent, within the years 1970 to 9999. The `DateTime` scalar itself
+/// accepts years up to ±262143, where date arithmetic overflows and PostgreSQL's range
+/// ends; every date argument goes through here before it is used.
+pub fn bounded_time(
+    field: &str,
+    time: chrono::DateTime<chrono::Utc>,
+) -> Result<chrono::DateTime<chrono::Utc>, AppError> {
+    use chrono::Datelike;
+    if (1970..=9999).contains(&time.year()) {
+        Ok(time)
+    } else {
+        Err(AppError::invalid(
+            field,
+            "must be a time between the years 1970 and 9999",
+        ))
+    }
+}
+
 /// Parses a GraphQL `ID` that must be a UUID; anything else is `BAD_USER_INPUT`.
 pub fn parse_id(field: &str, raw: &str) -> Result<uuid::Uuid, AppError> {
     uuid::Uuid::parse_str(raw.trim()).map_err(|_| AppError::invalid(field, "is not a valid id"))

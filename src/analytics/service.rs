@@ -25,7 +25,8 @@ pub struct Series {
 /// `[from, to)`: `from` before `to`, at most 366 days apart. Kept to microseconds, what
 /// the stored times hold, so both databases draw the bounds alike.
 fn period(from: DateTime<Utc>, to: DateTime<Utc>) -> AppResult<Period> {
-    let (from, to) = (from.trunc_subsecs(6), to.trunc_subsecs(6));
+    let from = crate::input::bounded_time("from", from)?.trunc_subsecs(6);
+    let to = crate::input::bounded_time("to", to)?.trunc_subsecs(6);
     if from >= to {
         return Err(AppError::invalid("from", "must be before `to`"));
     }

@@ -62,7 +62,11 @@ pub async fn create(db: &TenantDb, input: CreateApiKeyInput) -> AppResult<ApiKey
         return Err(AppError::invalid("scopes", "must name at least one scope"));
     }
     let now = Utc::now();
-    if let Some(expires_at) = input.expires_at
+    let expires_at = input
+        .expires_at
+        .map(|at| crate::input::bounded_time("expiresAt", at))
+        .transpose()?;
+    if let Some(expires_at) = expires_at
         && expires_at <= now
     {
         return Err(AppError::invalid("expiresAt", "must be in the future"));
@@ -81,7 +85,7 @@ pub async fn create(db: &TenantDb, input: CreateApiKeyInput) -> AppResult<ApiKey
             scopes: Set(scopes.to_stored()),
             created_by: Set(Some(creator.user_id)),
             created_at: Set(now),
-            expires_at: Set(input.expires_at),
+            expires_at: Set(expires_at),
             last_used_at: Set(None),
             rotated_at: Set(None),
             revoked_at: Set(None),

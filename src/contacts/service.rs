@@ -95,9 +95,11 @@ pub async fn list(
         );
     }
     if let Some(from) = filter.created_from {
+        let from = crate::input::bounded_time("filter.createdFrom", from)?;
         select = select.filter(contact::Column::CreatedAt.gte(from));
     }
     if let Some(to) = filter.created_to {
+        let to = crate::input::bounded_time("filter.createdTo", to)?;
         select = select.filter(contact::Column::CreatedAt.lt(to));
     }
     let total = db.count(select.clone()).await?;

@@ -74,6 +74,7 @@ async fn occurred_at(
     let Some(at) = raw else {
         return Ok(now);
     };
+    let at = crate::input::bounded_time("occurredAt", at)?;
     if at > now + Duration::minutes(FUTURE_TOLERANCE_MINUTES) {
         return Err(AppError::invalid(
             "occurredAt",
@@ -166,9 +167,11 @@ pub async fn list(
     }
     // Bounds kept to microseconds, like the stored times, so both databases agree.
     if let Some(from) = filter.from {
+        let from = crate::input::bounded_time("filter.from", from)?;
         select = select.filter(event::Column::OccurredAt.gte(from.trunc_subsecs(6)));
     }
     if let Some(to) = filter.to {
+        let to = crate::input::bounded_time("filter.to", to)?;
         select = select.filter(event::Column::OccurredAt.lt(to.trunc_subsecs(6)));
     }
     let total = db.count(select.clone()).await?;

@@ -386,3 +386,38 @@ async fn analytics_cost_the_same_statements_for_3_and_300_events_postgres() {
     analytics_cost_the_same_statements_for_3_and_300_events(crate::helpers::Backend::Postgres)
         .await;
 }
+
+on_both_databases! {
+    async fn dates_outside_the_years_1970_to_9999_are_bad_input_not_a_crash(app) {
+        let owner = app.sign_up("ann", "acme").await;
+        let far = "+262142-12-01T00:00:00Z";
+        let cases = [
+            ("analytics { eventTotals(from: $t, to: \"2026-01-02T00:00:00Z\", bucket: WEEK) { count } }", "from"),
+            ("analytics { eventTotals(from: \"2026-01-01T00:00:00Z\", to: $t, bucket: DAY) { count } }", "to"),
+            ("analytics { summary(from: $t, to: \"2026-01-02T00:00:00Z\") { events } }", "from"),
+            ("contacts(filter: { createdFrom: $t }) { totalCount }", "filter.createdFrom"),
+            ("contacts(filter: { createdTo: $t }) { totalCount }", "filter.createdTo"),
+            ("events(filter: { from: $t }) { totalCount }", "filter.from"),
+            ("events(filter: { to: $t }) { totalCount }", "filter.to"),
+        ];
+        for time in [far, "0100-01-01T00:00:00Z"] {
+            for (selection, field) in cases {
+                let query = format!("query($t: DateTime!) {{ {selection} }}");
+                let body = app.as_user(&owner, &query, json!({ "t": time })).await.expect_code("BAD_USER_INPUT");
+                assert_eq!(body["errors"][0]["extensions"]["field"], field, "{selection}: {body}");
+            }
+            for (mutation, field) in [
+                ("trackEvent(input: { type: PAGE_VIEW, occurredAt: $t }) { id }", "occurredAt"),
+                ("createApiKey(input: { name: \"k\", scopes: [CONTACTS_READ], expiresAt: $t }) { secret }", "expiresAt"),
+            ] {
+                let query = format!("mutation($t: DateTime!) {{ {mutation} }}");
+                let body = app.as_user(&owner, &query, json!({ "t": time })).await.expect_code("BAD_USER_INPUT");
+                assert_eq!(body["errors"][0]["extensions"]["field"], field, "{mutation}: {body}");
+            }
+        }
+        // The server is still there, and the same query with sane dates answers.
+        app.as_user(&owner, "{ analytics { eventTotals(from: \"2026-01-01T00:00:00Z\", to: \"2026-01-15T00:00:00Z\", bucket: WEEK) { count } } }", json!({}))
+            .await
+            .ok();
+    }
+}
