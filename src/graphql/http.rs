@@ -437,7 +437,12 @@ async fn execute(
     };
     let variables = match operation.variables {
         None | Some(serde_json::Value::Null) => Variables::default(),
-        Some(value @ serde_json::Value::Object(_)) => Variables::from_json(value),
+        Some(value @ serde_json::Value::Object(_)) => {
+            if let Err(error) = super::text::check_variables(&value) {
+                return request_error(error);
+            }
+            Variables::from_json(value)
+        }
         Some(_) => return malformed(AppError::invalid("variables", "must be an object")),
     };
 
@@ -455,6 +460,9 @@ async fn execute(
                 return request_error(AppError::bad_input("query", error.message));
             }
         };
+        if let Err(error) = super::text::check_document(document) {
+            return request_error(error);
+        }
         let selected = match limits::select_operation(document, operation_name.as_deref()) {
             Ok(selected) => selected,
             Err(error) => return request_error(error),

@@ -8,6 +8,7 @@ pub mod http;
 pub mod limits;
 pub mod loaders;
 pub mod pagination;
+pub mod text;
 
 use std::sync::Arc;
 use std::time::Duration;

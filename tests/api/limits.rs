@@ -151,3 +151,37 @@ async fn requests_run_out_of_time_after_the_timeout_sqlite() {
 async fn requests_run_out_of_time_after_the_timeout_postgres() {
     requests_run_out_of_time_after_the_timeout(Backend::Postgres).await;
 }
+
+on_both_databases! {
+    async fn control_characters_are_bad_input_on_both_databases(app) {
+        let owner = app.sign_up("ann", "acme").await;
+        app.as_user(&owner, "mutation { upsertChannelConfig(kind: WEB_CHAT, input: { enabled: true, provider: \"openai\", model: \"m\", settings: { greeting: \"Hi!\" } }) { kind } }", json!({}))
+            .await
+            .ok();
+        let contact = app.create_contact(&owner, "Dana", "dana@customer.example.com").await;
+        let refused = |reply: crate::helpers::Reply| {
+            assert_eq!(reply.code(), Some("BAD_USER_INPUT"), "{}", reply.body);
+            assert_eq!(reply.body["data"], Value::Null, "{}", reply.body);
+        };
+        for nul in ["a\u{0}b", "bell\u{7}"] {
+            // In variables: a string, a JSON value, a JSON key, a search, anonymously.
+            refused(app.as_user(&owner, "mutation($n: String!) { createContact(input: { name: $n }) { id } }", json!({ "n": nul })).await);
+            refused(app.as_user(&owner, "mutation($s: JSON!) { upsertChannelConfig(kind: WEB_CHAT, input: { enabled: true, provider: \"openai\", model: \"m\", settings: $s }) { kind } }", json!({ "s": { "greeting": nul } })).await);
+            refused(app.as_user(&owner, "mutation($s: JSON!) { upsertChannelConfig(kind: WEB_CHAT, input: { enabled: true, provider: \"openai\", model: \"m\", settings: $s }) { kind } }", json!({ "s": { nul: "x" } })).await);
+            refused(app.as_user(&owner, "query($s: String!) { contacts(filter: { search: $s }) { totalCount } }", json!({ "s": nul })).await);
+            refused(app.anonymous("query($s: String!) { organizationBySlug(slug: $s) { id } }", json!({ "s": nul })).await);
+        }
+        // In the document's own literals (an escape the parser turns into U+0000).
+        refused(app.anonymous("{ organizationBySlug(slug: \"acme\\u0000\") { id } }", json!({})).await);
+        refused(app.as_user(&owner, "mutation($id: ID!) { updateContact(id: $id, input: { notes: \"x\\u0000\" }) { id } }", json!({ "id": contact })).await);
+        // Nothing was stored, the widget still reads its settings, and text keeps its
+        // tabs and line breaks.
+        let widget = app.anonymous("{ publicChannelConfig(organizationSlug: \"acme\", kind: WEB_CHAT) { greeting } }", json!({})).await.ok();
+        assert_eq!(widget["publicChannelConfig"]["greeting"], "Hi!");
+        let noted = app
+            .as_user(&owner, "mutation($id: ID!, $n: String!) { updateContact(id: $id, input: { notes: $n }) { notes } }", json!({ "id": contact, "n": "line one\r\n\tline two" }))
+            .await
+            .ok();
+        assert_eq!(noted["updateContact"]["notes"], "line one\r\n\tline two");
+    }
+}
