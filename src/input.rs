@@ -16,6 +16,17 @@ impl Email {
             return Err(invalid());
         }
         let (local, domain) = value.split_once('@').ok_or_else(invalid)?;
+        // A plain address only: no display name or angle brackets (`x<a@b.example>`
+        // would be mailed to the inner address), no quoting, no comments.
+        let local_ok = local
+            .chars()
+            .all(|c| c.is_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
+        let domain_chars_ok = domain
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '-' || c == '.');
+        if !local_ok || !domain_chars_ok {
+            return Err(invalid());
+        }
         let domain_ok = domain.contains('.')
             && !domain.starts_with('.')
             && !domain.ends_with('.')
@@ -263,6 +274,11 @@ mod tests {
             "a n@example.com",
             "ann@.com",
             "ann@example..com",
+            "x<attacker@evil.example>",
+            "\"ann\"@example.com",
+            "ann(comment)@example.com",
+            "ann@[127.0.0.1]",
+            "ann@exa_mple.com",
         ] {
             assert!(Email::parse("email", bad).is_err(), "{bad:?} accepted");
         }

@@ -32,6 +32,29 @@ use crate::tenant::{self, Database, StatementLog};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// The shortest `CRON_SECRET` accepted.
+const MIN_CRON_SECRET_BYTES: usize = 32;
+
+/// Whether a client's `X-Request-Id` may be kept: 1 to 64 of `A-Z a-z 0-9 . _ -`.
+fn fit_request_id(value: &HeaderValue) -> bool {
+    let bytes = value.as_bytes();
+    (1..=64).contains(&bytes.len())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+async fn drop_unfit_request_id(mut request: axum::extract::Request) -> axum::extract::Request {
+    if request
+        .headers()
+        .get(REQUEST_ID)
+        .is_some_and(|value| !fit_request_id(value))
+    {
+        request.headers_mut().remove(REQUEST_ID);
+    }
+    request
+}
+
 /// What every handler shares.
 pub struct AppState {
     pub schema: AppSchema,
@@ -65,6 +88,16 @@ pub struct Application {
 impl Application {
     /// Connects, migrates, loads the signing keys and binds the listener.
     pub async fn build(config: ServeConfig) -> anyhow::Result<Self> {
+        // The system principal reaches every organization: a short secret is refused
+        // before anything starts, rather than guessed later.
+        if let Some(secret) = &config.cron_secret
+            && !secret.expose().is_empty()
+            && secret.expose().len() < MIN_CRON_SECRET_BYTES
+        {
+            anyhow::bail!(
+                "CRON_SECRET must be at least {MIN_CRON_SECRET_BYTES} bytes (for example `openssl rand -base64 32`)"
+            );
+        }
         let db = tenant::connect(&config.database).await?;
         tenant::migrate(&db).await?;
         let master = master_key(&config, db.is_postgres())?;
@@ -327,6 +360,9 @@ fn router(state: Arc<AppState>, config: &ServeConfig) -> anyhow::Result<Router> 
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(trace)
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        // Runs first: a client's id that is not short plain text is replaced by our own,
+        // since it is echoed and logged.
+        .layer(axum::middleware::map_request(drop_unfit_request_id))
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
             HeaderName::from_static("x-api-key"),

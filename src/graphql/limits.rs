@@ -27,8 +27,9 @@ pub fn check_nesting(query: &str, max: usize) -> Result<(), AppError> {
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
+            // A comment ends at a line terminator: `\n`, `\r\n` or a lone `\r`.
             b'#' => {
-                while i < bytes.len() && bytes[i] != b'\n' {
+                while i < bytes.len() && bytes[i] != b'\n' && bytes[i] != b'\r' {
                     i += 1;
                 }
             }
@@ -41,7 +42,8 @@ pub fn check_nesting(query: &str, max: usize) -> Result<(), AppError> {
             }
             b'"' => {
                 i += 1;
-                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' && bytes[i] != b'\r'
+                {
                     i += if bytes[i] == b'\\' { 2 } else { 1 };
                 }
             }
@@ -299,6 +301,12 @@ mod tests {
         assert!(check_nesting(&quoted, 32).is_ok());
         let commented = format!("# {}\n{{ a }}", "[".repeat(100));
         assert!(check_nesting(&commented, 32).is_ok());
+        // A lone carriage return ends a comment too: what follows it is counted.
+        let hidden = format!("# x\r{}{}", "{".repeat(40), "}".repeat(40));
+        assert!(matches!(
+            check_nesting(&hidden, 32),
+            Err(AppError::QueryTooComplex(_))
+        ));
     }
 
     #[test]

@@ -443,7 +443,7 @@ async fn nested_pages_cost_a_constant_number_of_statements_postgres() {
 }
 
 async fn closed_conversations_get_summaries(backend: Backend) {
-    const SECRET: &str = "operators-only-secret-value";
+    const SECRET: &str = "operators-only-secret-value-0123456789";
     let app = TestApp::spawn_with(backend, |config| {
         config.cron_secret = Some(SECRET.parse().expect("secret"))
     })

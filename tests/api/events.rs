@@ -270,7 +270,7 @@ on_both_databases! {
     }
 }
 
-const SECRET: &str = "operators-only-secret-value";
+const SECRET: &str = "operators-only-secret-value-0123456789";
 const ENFORCE: &str =
     "mutation { runSystemJob(job: ENFORCE_RETENTION) { job failures platform { processed failed }
     organizations { organizationId processed failed error } } }";

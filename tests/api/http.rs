@@ -95,6 +95,15 @@ on_both_databases! {
         let response = app.client.post(app.url("/graphql")).header("x-request-id", "client-chosen-id")
             .json(&json!({ "query": "{ __typename }" })).send().await.expect("graphql");
         assert_eq!(response.headers().get("x-request-id").and_then(|v| v.to_str().ok()), Some("client-chosen-id"));
+        // A client's id that is long or not plain text is replaced, not echoed or logged.
+        let long = "a".repeat(65);
+        for unfit in [long.as_str(), "id with spaces", "<script>", "id;rm"] {
+            let response = app.client.post(app.url("/graphql")).header("x-request-id", unfit)
+                .json(&json!({ "query": "{ __typename }" })).send().await.expect("graphql");
+            let echoed = response.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+            assert_ne!(echoed, unfit);
+            assert_eq!(echoed.len(), 36, "our own id instead of {unfit:?}");
+        }
     }
 
     async fn field_suggestions_are_off(app) {

@@ -27,7 +27,7 @@ use uuid::Uuid;
 
 use crate::helpers::{Account, Backend, Reply, TestApp, connect_admin};
 
-const CRON_SECRET: &str = "role-walker-cron-secret";
+const CRON_SECRET: &str = "role-walker-cron-secret-0123456789";
 const PASSWORD: &str = "walker-correct-horse-battery";
 const SLUG: &str = "walker-a";
 const ROLES: [Role; 5] = [

@@ -16,7 +16,7 @@ const VERIFY: &str =
     "mutation($t: String!, $s: String) { verifyEmail(token: $t, organizationSlug: $s) {
     accessToken refreshToken user { id email } organization { id slug } } }";
 const LOG_IN: &str = "mutation($i: LogInInput!) { logIn(input: $i) { accessToken } }";
-const SECRET: &str = "operators-only-secret-value";
+const SECRET: &str = "operators-only-secret-value-0123456789";
 
 fn form(name: &str, email: &str, slug: &str) -> Value {
     json!({ "i": {

@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Backend, TestApp};
 
-const SECRET: &str = "operators-only-secret-value";
+const SECRET: &str = "operators-only-secret-value-0123456789";
 const RUN: &str = "mutation { runSystemJob(job: PURGE_EXPIRED) { job failures platform { processed failed } organizations { organizationId processed failed error } } }";
 
 async fn with_secret(backend: Backend) -> TestApp {
@@ -211,4 +211,18 @@ async fn the_purge_also_runs_on_an_in_process_schedule_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_purge_also_runs_on_an_in_process_schedule_postgres() {
     the_purge_also_runs_on_an_in_process_schedule(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_cron_secret_is_refused_at_start_up() {
+    let dir = tempfile::tempdir().expect("a folder");
+    let mut config = tenantgate::config::ServeConfig::with_database(format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("short.db").display()
+    ));
+    config.listen = "127.0.0.1:0".parse().expect("address");
+    config.cron_secret = Some("31-bytes-is-not-quite-enough!!!".parse().expect("secret"));
+    let refused = tenantgate::server::Application::build(config).await;
+    let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(message.contains("at least 32 bytes"), "{message}");
 }
