@@ -149,6 +149,7 @@ pub async fn invite(
     let email = Email::parse("email", &input.email)?;
     let role = Role::from(input.role);
     policy::require_on_role(db.actor(), P::InviteMembers, role)?;
+    db.lock_organization().await?;
     if db.member_by_email(email.as_str()).await?.is_some() {
         return Err(AppError::conflict(
             "email",
@@ -225,7 +226,10 @@ pub async fn resend(
             ));
         }
         // An expired invitation holds no seat until it is renewed.
-        InvitationStatus::Expired => ensure_free_seat(db).await?,
+        InvitationStatus::Expired => {
+            db.lock_organization().await?;
+            ensure_free_seat(db).await?
+        }
         InvitationStatus::Pending => {}
     }
     let (token, hash) = new_token(db.organization_id());

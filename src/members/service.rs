@@ -112,6 +112,25 @@ async fn member(db: &TenantDb, user_id: Uuid) -> AppResult<Member> {
         .ok_or(AppError::not_found("member"))
 }
 
+/// The caller as they stand now that the organization is locked: their role may have
+/// changed since the request began (a concurrent demotion by another owner), and every
+/// decision about seats and owners is taken on the fresh one.
+async fn locked_actor(db: &TenantDb) -> AppResult<crate::tenant::Actor> {
+    let me = db.member()?;
+    let fresh = db
+        .all(
+            db.find::<membership::Entity>()
+                .filter(membership::Column::UserId.eq(me.user_id)),
+        )
+        .await?
+        .pop()
+        .ok_or_else(|| AppError::forbidden("you are not a member of this organization"))?;
+    Ok(crate::tenant::Actor::Member(crate::tenant::Member {
+        user_id: me.user_id,
+        role: fresh.role,
+    }))
+}
+
 /// What a change of standing took away from a person: the invitations they sent that
 /// they can no longer grant, and the API keys they created (whose secrets they may hold)
 /// unless the one who acted keeps them.
@@ -164,11 +183,13 @@ pub async fn update_role(
     keep_api_keys: bool,
 ) -> AppResult<Member> {
     let db = request.tenant()?;
-    let target = db
-        .get::<membership::Entity>(parse_id("userId", user_id)?)
-        .await?;
-    policy::require_on_role(db.actor(), P::ChangeMemberRoles, target.role)?;
-    policy::require_on_role(db.actor(), P::ChangeMemberRoles, role)?;
+    let user_id = parse_id("userId", user_id)?;
+    // Locked before anything is read, so the counts below see every change before it.
+    db.lock_organization().await?;
+    let target = db.get::<membership::Entity>(user_id).await?;
+    let actor = locked_actor(db).await?;
+    policy::require_on_role(&actor, P::ChangeMemberRoles, target.role)?;
+    policy::require_on_role(&actor, P::ChangeMemberRoles, role)?;
     if target.role == role {
         return member(db, target.user_id).await;
     }
@@ -210,10 +231,10 @@ pub async fn remove(
     keep_api_keys: bool,
 ) -> AppResult<()> {
     let db = request.tenant()?;
-    let target = db
-        .get::<membership::Entity>(parse_id("userId", user_id)?)
-        .await?;
-    policy::require_on_role(db.actor(), P::RemoveMembers, target.role)?;
+    let user_id = parse_id("userId", user_id)?;
+    db.lock_organization().await?;
+    let target = db.get::<membership::Entity>(user_id).await?;
+    policy::require_on_role(&locked_actor(db).await?, P::RemoveMembers, target.role)?;
     ensure_not_last_owner(db, &target, "be removed").await?;
     let withdrawn = withdraw(request, services, db, target.user_id, None, keep_api_keys).await?;
     db.remove_member(target.user_id, false).await?;
@@ -228,6 +249,7 @@ pub async fn remove(
 
 pub async fn leave(request: &RequestContext, services: &Services) -> AppResult<()> {
     let db = request.tenant()?;
+    db.lock_organization().await?;
     let me = db.get::<membership::Entity>(db.member()?.user_id).await?;
     ensure_not_last_owner(db, &me, "leave").await?;
     let withdrawn = withdraw(request, services, db, me.user_id, None, false).await?;
@@ -248,9 +270,10 @@ pub async fn transfer_ownership(
     user_id: &ID,
 ) -> AppResult<Member> {
     let db = granted.db();
-    let target = db
-        .get::<membership::Entity>(parse_id("userId", user_id)?)
-        .await?;
+    let user_id = parse_id("userId", user_id)?;
+    db.lock_organization().await?;
+    policy::require(&locked_actor(db).await?, P::TransferOwnership)?;
+    let target = db.get::<membership::Entity>(user_id).await?;
     let acting = db.member()?.user_id;
     if target.user_id == acting {
         return Err(AppError::invalid("userId", "must be another member"));

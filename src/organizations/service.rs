@@ -89,6 +89,7 @@ pub async fn update(
                 "must be between 1 and 100000",
             ));
         }
+        db.lock_organization().await?;
         let in_use = seats_in_use(db).await?;
         if (wanted as u64) < in_use {
             return Err(AppError::invalid(

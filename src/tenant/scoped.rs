@@ -384,6 +384,22 @@ impl TenantDb {
             .ok_or(AppError::not_found("organization"))
     }
 
+    /// Serializes the changes to seats and owners within the organization: counting, then
+    /// writing, at READ COMMITTED would let concurrent invitations pass the seat limit and
+    /// two owners demote each other. On PostgreSQL this takes the organization's row lock
+    /// until the request's transaction ends; SQLite already runs one writer at a time.
+    pub async fn lock_organization(&self) -> AppResult<()> {
+        use sea_orm::QuerySelect;
+        if self.backend() == sea_orm::DbBackend::Postgres {
+            organization::Entity::find_by_id(self.organization_id)
+                .lock_exclusive()
+                .one(self.tx())
+                .await?
+                .ok_or(AppError::not_found("organization"))?;
+        }
+        Ok(())
+    }
+
     /// Changes the organization's own row: its settings (name, slug, agent instructions,
     /// event retention; refused while read-only) and the billing fields (`status`, `plan`, `seat_limit`:
     /// what reactivates it).

@@ -291,3 +291,99 @@ on_both_databases! {
         assert!(listed.contains("READ_CONTACTS") && !listed.contains("READ_PERSONAL_DATA"), "{listed}");
     }
 }
+
+/// Races the seat limit and the last-owner rule, repeatedly: concurrent mutations that
+/// change seats or owners are serialized per organization.
+async fn seats_and_owners_hold_under_concurrency(backend: crate::helpers::Backend) {
+    let app = TestApp::spawn(backend).await;
+    for round in 0..3 {
+        let owner = app
+            .sign_up(&format!("owner{round}"), &format!("race-{round}"))
+            .await;
+        let second = app.join(&owner, &format!("second{round}"), "OWNER").await;
+        // Two seats used (two owners), one free.
+        app.as_user(
+            &owner,
+            "mutation { updateOrganization(input: { seatLimit: 3 }) { seatLimit } }",
+            json!({}),
+        )
+        .await
+        .ok();
+        // Ten invitations at once, each on its own task and connection.
+        let mut racers = tokio::task::JoinSet::new();
+        for i in 0..10 {
+            let request = app
+                .client
+                .post(app.url("/graphql"))
+                .bearer_auth(&owner.access_token)
+                .json(&json!({
+                    "query": "mutation($e: String!) { inviteMember(input: { email: $e, role: VIEWER }) { invitation { id } } }",
+                    "variables": { "e": format!("racer{i}@example.com") },
+                }));
+            racers.spawn(async move {
+                let body: Value = request
+                    .send()
+                    .await
+                    .expect("HTTP")
+                    .json()
+                    .await
+                    .expect("JSON");
+                body
+            });
+        }
+        let replies: Vec<Value> = racers.join_all().await;
+        let code = |body: &Value| {
+            body["errors"][0]["extensions"]["code"]
+                .as_str()
+                .map(str::to_owned)
+        };
+        let passed = replies.iter().filter(|body| code(body).is_none()).count();
+        assert_eq!(
+            passed, 1,
+            "round {round}: one free seat, {passed} invitations"
+        );
+        for body in replies.iter().filter(|body| code(body).is_some()) {
+            assert_eq!(code(body).as_deref(), Some("FORBIDDEN"), "{body}");
+        }
+
+        // Two owners demote each other at once: one of them stays an owner.
+        let demote = "mutation($u: ID!) { updateMemberRole(userId: $u, role: ADMIN) { role } }";
+        let (a, b) = tokio::join!(
+            app.as_user(&owner, demote, json!({ "u": second.user_id })),
+            app.as_user(&second, demote, json!({ "u": owner.user_id })),
+        );
+        let owners = app
+            .as_user(
+                &owner,
+                "{ members(filter: { role: OWNER }) { totalCount } }",
+                json!({}),
+            )
+            .await;
+        let owners = if owners.code().is_none() {
+            owners.ok()["members"]["totalCount"]
+                .as_i64()
+                .expect("count")
+        } else {
+            app.as_user(
+                &second,
+                "{ members(filter: { role: OWNER }) { totalCount } }",
+                json!({}),
+            )
+            .await
+            .ok()["members"]["totalCount"]
+                .as_i64()
+                .expect("count")
+        };
+        assert_eq!(owners, 1, "round {round}: {} / {}", a.body, b.body);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seats_and_owners_hold_under_concurrency_sqlite() {
+    seats_and_owners_hold_under_concurrency(crate::helpers::Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seats_and_owners_hold_under_concurrency_postgres() {
+    seats_and_owners_hold_under_concurrency(crate::helpers::Backend::Postgres).await;
+}
