@@ -15,6 +15,7 @@ mod m20261123_000005_channels;
 mod m20261123_000006_conversations;
 mod m20261123_000007_events;
 mod m20261124_000001_pending_sign_ups;
+mod m20261201_000001_keep_an_owner;
 pub mod security;
 
 pub struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000006_conversations::Migration),
             Box::new(m20261123_000007_events::Migration),
             Box::new(m20261124_000001_pending_sign_ups::Migration),
+            Box::new(m20261201_000001_keep_an_owner::Migration),
         ]
     }
 }

@@ -393,6 +393,8 @@ async fn statements_for_page(
         .iter()
         .filter(|sql| !sql.contains("outbox") && !sql.contains("api_key"))
         .collect();
+    // Shown when an assertion on the count fails.
+    eprintln!("statements for a page of {first}: {own:#?}");
     (own.len(), data)
 }
 

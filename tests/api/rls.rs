@@ -208,3 +208,46 @@ async fn a_session_level_setting_cannot_leak_between_requests() {
             .ok();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_refuses_an_organization_without_an_owner() {
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let ann = app.sign_up("ann", "acme").await;
+    let second = app.join(&ann, "second", "OWNER").await;
+    let org = &ann.organization_id;
+    let db = connect_single(&app.database_url).await;
+    // Below the API, even as the request role with the organization set, the last owner
+    // cannot go: the commit is refused.
+    for change in [
+        "UPDATE membership SET role = 'admin'",
+        "DELETE FROM membership",
+    ] {
+        let tx = db.begin().await.expect("begin");
+        exec(&tx, &format!("SET LOCAL ROLE tenantgate_app; SELECT set_config('app.organization_id', '{org}', true)")).await;
+        exec(&tx, &format!("{change} WHERE organization_id = '{org}'")).await;
+        let committed = tx.commit().await;
+        assert!(committed.is_err(), "{change}: committed with no owner left");
+    }
+    // One owner of two may go; a transfer that promotes before it demotes commits.
+    let tx = db.begin().await.expect("begin");
+    exec(&tx, &format!("UPDATE membership SET role = 'admin' WHERE organization_id = '{org}' AND user_id = '{}'", second.user_id)).await;
+    exec(&tx, &format!("UPDATE membership SET role = 'owner' WHERE organization_id = '{org}' AND user_id = '{}'", second.user_id)).await;
+    exec(&tx, &format!("UPDATE membership SET role = 'admin' WHERE organization_id = '{org}' AND user_id = '{}'", ann.user_id)).await;
+    tx.commit().await.expect("an owner is left");
+    // Deleting the organization takes its memberships with it.
+    app.as_user(
+        &second,
+        "mutation { deleteOrganization(confirmSlug: \"acme\") }",
+        json!({}),
+    )
+    .await
+    .ok();
+    assert_eq!(
+        scalar(
+            &db,
+            &format!("SELECT count(*) FROM membership WHERE organization_id = '{org}'")
+        )
+        .await,
+        0
+    );
+}
