@@ -204,6 +204,15 @@ pub const RULES: &[Rule] = &[
     rule(P::ReadAnalytics, Manager, Some(Scope::AnalyticsRead)),
 ];
 
+// The table is in declaration order, so `Permission::rule` can index it.
+const _: () = {
+    let mut index = 0;
+    while index < RULES.len() {
+        assert!(RULES[index].permission as usize == index);
+        index += 1;
+    }
+};
+
 impl Permission {
     /// Every permission, in table order.
     pub fn all() -> impl Iterator<Item = Permission> {
@@ -212,15 +221,10 @@ impl Permission {
 
     /// Its row of the table.
     pub fn rule(self) -> &'static Rule {
-        // `RULES` lists the permissions in declaration order (checked by a unit test), so
-        // the discriminant is the row; the search is the fallback that cannot be wrong.
-        match RULES.get(self as usize) {
-            Some(rule) if rule.permission == self => rule,
-            _ => RULES
-                .iter()
-                .find(|rule| rule.permission == self)
-                .unwrap_or(&RULES[0]),
-        }
+        // `RULES` lists the permissions in declaration order (checked when compiling,
+        // below, and its length against the enum by a unit test): the discriminant is
+        // the row.
+        &RULES[self as usize]
     }
 
     /// Its name in the API, e.g. `READ_CONTACTS`.
@@ -260,11 +264,17 @@ pub fn holds_on_row(actor: &Actor, permission: Permission, owner: Option<Uuid>) 
 
 /// Whether `actor` holds `permission` on a member, invitation or grant of `target`.
 pub fn holds_on_role(actor: &Actor, permission: Permission, target: Role) -> bool {
-    holds(actor, permission)
-        && match (permission.rule().condition, actor) {
-            (Condition::RoleCeiling, Actor::Member(member)) => member.role.at_least(target),
-            _ => true,
-        }
+    match actor {
+        Actor::Member(member) => role_holds_on_role(member.role, permission, target),
+        Actor::ApiKey { .. } => holds(actor, permission),
+    }
+}
+
+/// Whether a member of `role` holds `permission` on a member, invitation or grant of
+/// `target` (for decisions about someone other than the caller, such as an inviter).
+pub fn role_holds_on_role(role: Role, permission: Permission, target: Role) -> bool {
+    role_holds(role, permission)
+        && (permission.rule().condition != Condition::RoleCeiling || role.at_least(target))
 }
 
 /// `FORBIDDEN` unless `actor` holds `permission` on some rows.
@@ -686,6 +696,8 @@ mod tests {
         for (index, rule) in RULES.iter().enumerate() {
             assert_eq!(rule.permission as usize, index, "{:?}", rule.permission);
         }
+        let variants = <Permission as async_graphql::resolver_utils::EnumType>::items();
+        assert_eq!(variants.len(), RULES.len(), "every permission has a row");
         let names: std::collections::HashSet<_> = Permission::all().map(Permission::name).collect();
         assert_eq!(names.len(), RULES.len());
         assert!(!names.contains("UNKNOWN"));

@@ -185,11 +185,9 @@ pub async fn revoke(
         return Ok(existing);
     }
     let changed = secrets_of(&existing);
-    let mut row: api_key::ActiveModel = existing.clone().into();
-    row.revoked_at = Set(Some(Utc::now()));
-    row.previous_secret_hash = Set(None);
-    row.previous_expires_at = Set(None);
-    let revoked = db.update_while_read_only(row).await?;
+    let revoked = db
+        .update_while_read_only(revocation(existing.clone(), Utc::now()))
+        .await?;
     db.audit(
         "api_key.revoked",
         "api_key",
@@ -223,16 +221,22 @@ pub async fn revoke_created_by(
     for key in live {
         hashes.extend(secrets_of(&key));
         ids.push(key.id);
-        let mut row: api_key::ActiveModel = key.into();
-        row.revoked_at = Set(Some(now));
-        row.previous_secret_hash = Set(None);
-        row.previous_expires_at = Set(None);
-        db.update_while_read_only(row).await?;
+        db.update_while_read_only(revocation(key, now)).await?;
     }
     if !hashes.is_empty() {
         forget_everywhere(request, services, db, hashes).await?;
     }
     Ok(ids)
+}
+
+/// The change that revokes a key: no secret of it works any more, the previous one
+/// included.
+fn revocation(key: api_key::Model, at: DateTime<Utc>) -> api_key::ActiveModel {
+    let mut row: api_key::ActiveModel = key.into();
+    row.revoked_at = Set(Some(at));
+    row.previous_secret_hash = Set(None);
+    row.previous_expires_at = Set(None);
+    row
 }
 
 /// The hashes of every secret of a key that may be cached somewhere.

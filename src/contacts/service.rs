@@ -16,7 +16,7 @@ use crate::error::{AppError, AppResult};
 use crate::graphql::pagination::{CursorKey, Page, page, page_request};
 use crate::input::{Email, JsonObject, Name, Phone, parse_id};
 use crate::policy::{self, Permission as P};
-use crate::tenant::{Actor, TenantDb, WriteError};
+use crate::tenant::{TenantDb, WriteError};
 use entity::{contact, contact_tag, membership};
 
 const EMAIL_TAKEN: &str = "another contact has this email";
@@ -186,15 +186,7 @@ fn may_write_notes(db: &TenantDb, owner: Option<Uuid>) -> AppResult<()> {
 /// in the organization, so a `CONFLICT` (or a match) would tell a caller who may not
 /// read emails whose address it is.
 fn may_use_email(db: &TenantDb) -> AppResult<()> {
-    if policy::holds(db.actor(), P::ReadPersonalData) {
-        return Ok(());
-    }
-    Err(AppError::forbidden(match db.actor() {
-        Actor::ApiKey { .. } => {
-            "setting or matching a contact's email needs the `contacts:read_pii` scope"
-        }
-        Actor::Member(_) => "setting or matching a contact's email needs the MEMBER role or higher",
-    }))
+    policy::require(db.actor(), P::ReadPersonalData)
 }
 
 fn notes(raw: Option<String>) -> AppResult<Option<String>> {

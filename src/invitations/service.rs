@@ -22,7 +22,7 @@ use crate::mail::Mail;
 use crate::organizations::seats_in_use;
 use crate::policy::{self, Permission as P};
 use crate::sessions::{AuthPayload, start_session};
-use crate::tenant::{Actor, Member, RequestContext, TenantDb};
+use crate::tenant::{RequestContext, TenantDb};
 use entity::{Role, invitation, membership};
 
 const TOKEN_PREFIX: &str = "tgi_";
@@ -286,18 +286,10 @@ async fn inviter_may_still_grant(db: &TenantDb, invitation: &invitation::Model) 
     };
     let inviter = invitation.invited_by.ok_or_else(refused)?;
     let membership = db
-        .all(
-            db.find::<membership::Entity>()
-                .filter(membership::Column::UserId.eq(inviter)),
-        )
+        .lookup::<membership::Entity>(inviter)
         .await?
-        .pop()
         .ok_or_else(refused)?;
-    let actor = Actor::Member(Member {
-        user_id: inviter,
-        role: membership.role,
-    });
-    if policy::holds_on_role(&actor, P::InviteMembers, invitation.role) {
+    if policy::role_holds_on_role(membership.role, P::InviteMembers, invitation.role) {
         Ok(())
     } else {
         Err(refused())
@@ -324,11 +316,7 @@ pub async fn revoke_issued_by(
     let mut revoked = Vec::new();
     for invitation in pending {
         let still_covered = role.is_some_and(|role| {
-            let actor = Actor::Member(Member {
-                user_id: inviter,
-                role,
-            });
-            policy::holds_on_role(&actor, P::InviteMembers, invitation.role)
+            policy::role_holds_on_role(role, P::InviteMembers, invitation.role)
         });
         if still_covered {
             continue;

@@ -118,12 +118,8 @@ async fn member(db: &TenantDb, user_id: Uuid) -> AppResult<Member> {
 async fn locked_actor(db: &TenantDb) -> AppResult<crate::tenant::Actor> {
     let me = db.member()?;
     let fresh = db
-        .all(
-            db.find::<membership::Entity>()
-                .filter(membership::Column::UserId.eq(me.user_id)),
-        )
+        .lookup::<membership::Entity>(me.user_id)
         .await?
-        .pop()
         .ok_or_else(|| AppError::forbidden("you are not a member of this organization"))?;
     Ok(crate::tenant::Actor::Member(crate::tenant::Member {
         user_id: me.user_id,
