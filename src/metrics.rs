@@ -24,6 +24,7 @@ pub struct Gauges {
     pub api_key_cache_entries: u64,
     pub db_connections: u32,
     pub db_idle_connections: u32,
+    pub password_work_in_transaction: u64,
 }
 
 impl Metrics {
@@ -110,6 +111,13 @@ impl Metrics {
                 ),
             ],
         );
+        family(
+            &mut page,
+            "tenantgate_password_work_in_transaction_total",
+            "counter",
+            "Password hashes and checks done while a transaction was open (none prepared).",
+            &[(String::new(), gauges.password_work_in_transaction)],
+        );
         page
     }
 }
@@ -147,6 +155,7 @@ mod tests {
             api_key_cache_entries: 1,
             db_connections: 3,
             db_idle_connections: 2,
+            password_work_in_transaction: 0,
         });
         assert!(page.contains("tenantgate_http_responses_total{class=\"2xx\"} 2\n"));
         assert!(page.contains("tenantgate_http_responses_total{class=\"4xx\"} 1\n"));

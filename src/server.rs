@@ -71,6 +71,8 @@ pub struct AppState {
     /// Whether API keys may run introspection queries.
     pub api_key_introspection: bool,
     pub metrics: crate::metrics::Metrics,
+    /// For the password work done before a mutation's transaction.
+    pub services: Arc<Services>,
 }
 
 /// A built, bound, not yet serving gateway.
@@ -191,7 +193,7 @@ impl Application {
                 std::time::Duration::from_secs(config.purge_interval_secs),
             ));
         }
-        let schema = graphql::build_schema(&config.limits, config.dev, Some(services));
+        let schema = graphql::build_schema(&config.limits, config.dev, Some(services.clone()));
         let state = Arc::new(AppState {
             schema,
             nullable_root_fields: graphql::nullable_root_fields(),
@@ -208,6 +210,7 @@ impl Application {
             api_keys: api_keys.clone(),
             api_key_introspection: config.api_keys.api_key_introspection,
             metrics: Default::default(),
+            services,
         });
         let db_statements = state.db.statements();
         let router = router(state, &config)?;
@@ -388,6 +391,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         api_key_cache_entries: state.api_keys.cached().await,
         db_connections,
         db_idle_connections,
+        password_work_in_transaction: state.services.passwords.late_work().count(),
     });
     let mut response = page.into_response();
     response.headers_mut().insert(

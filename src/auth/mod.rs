@@ -14,6 +14,7 @@
 pub mod api_keys;
 pub mod keys;
 pub mod password;
+pub mod prework;
 pub mod secrets;
 pub mod throttle;
 pub mod tokens;

@@ -18,6 +18,8 @@ pub struct PasswordHasherPool {
     /// Verified against when the account does not exist, so that a wrong email costs as
     /// long as a wrong password and timing tells nothing.
     dummy_hash: Arc<String>,
+    /// Work done inside a transaction, none having been prepared (see `prework`).
+    late: Arc<super::prework::LateWork>,
 }
 
 fn argon2() -> Argon2<'static> {
@@ -43,7 +45,13 @@ impl PasswordHasherPool {
         Ok(PasswordHasherPool {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             dummy_hash: Arc::new(dummy_hash),
+            late: Default::default(),
         })
+    }
+
+    /// The count of hashes and verifications done inside a transaction.
+    pub fn late_work(&self) -> &super::prework::LateWork {
+        &self.late
     }
 
     async fn run<T: Send + 'static>(

@@ -453,7 +453,8 @@ async fn execute(
     if let Some(name) = &operation_name {
         request = request.operation_name(name.clone());
     }
-    let (kind, root_fields) = {
+    let variables = request.variables.clone();
+    let (kind, root_fields, planned) = {
         let document = match request.parsed_query() {
             Ok(document) => document,
             Err(error) => {
@@ -484,9 +485,14 @@ async fn execute(
         } else {
             OperationKind::Query
         };
+        let planned = match kind {
+            OperationKind::Mutation => super::prework::plan(document, selected, &variables),
+            OperationKind::Query => Vec::new(),
+        };
         (
             kind,
             root_fields(selected, kind, &state.nullable_root_fields),
+            planned,
         )
     };
     if kind == OperationKind::Mutation && method == Method::Get {
@@ -496,9 +502,20 @@ async fn execute(
         };
     }
 
+    // Before the transaction: it would hold a connection (and on SQLite the writer
+    // turn) while argon2 runs.
+    let prepared = super::prework::prepare(
+        &state.db,
+        &state.services,
+        planned,
+        principal.clone(),
+        choice.clone(),
+        client.clone(),
+    )
+    .await;
     let context = match RequestContext::establish(&state.db, kind, principal, choice, client).await
     {
-        Ok(context) => context,
+        Ok(context) => context.with_prepared(prepared),
         Err(error) => return failure(error, request_id),
     };
     // The request's copy is dropped with the request, so the context (and with it the

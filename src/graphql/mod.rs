@@ -8,6 +8,7 @@ pub mod http;
 pub mod limits;
 pub mod loaders;
 pub mod pagination;
+pub mod prework;
 pub mod text;
 
 use std::sync::Arc;
@@ -180,6 +181,12 @@ pub fn sdl() -> String {
 }
 
 /// Accessors every resolver uses.
+/// The field's key in the answer (its alias, or its name): what tells two selections of
+/// one mutation apart.
+pub fn response_key<'a>(ctx: &'a Context<'_>) -> &'a str {
+    ctx.item.node.response_key().node.as_str()
+}
+
 pub trait ContextExt {
     /// The request's context (principal, organization, transaction).
     fn request(&self) -> Result<&RequestContext, AppError>;

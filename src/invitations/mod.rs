@@ -3,7 +3,7 @@
 //! matching email. Tokens carry at least 256 random bits, are stored hashed, work once and
 //! expire after seven days. Members plus open invitations never exceed the seat limit.
 
-mod service;
+pub(crate) mod service;
 
 pub use service::revoke_issued_by;
 
@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use crate::error::GqlResult;
 use crate::graphql::guards::{Allow, PeopleOnly};
 use crate::graphql::pagination::Page;
-use crate::graphql::{ContextExt, Role as RoleValue};
+use crate::graphql::{ContextExt, Role as RoleValue, response_key};
 use crate::policy::Permission as P;
 use crate::sessions::AuthPayload;
 use entity::invitation;
@@ -152,6 +152,6 @@ impl InvitationMutation {
         ctx: &Context<'_>,
         input: AcceptInvitationInput,
     ) -> GqlResult<AuthPayload> {
-        Ok(service::accept(ctx.request()?, ctx.services()?, input).await?)
+        Ok(service::accept(ctx.request()?, ctx.services()?, response_key(ctx), input).await?)
     }
 }

@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::{
     AcceptInvitationInput, Invitation, InvitationPayload, InvitationStatus, InviteMemberInput,
 };
+use crate::auth::prework::Prework;
 use crate::auth::tokens::hash_opaque_token;
 use crate::error::{AppError, AppResult};
 use crate::graphql::Services;
@@ -329,9 +330,50 @@ pub async fn revoke_issued_by(
     Ok(revoked)
 }
 
+/// `acceptInvitation`'s work before its transaction: the password of a new account
+/// hashed, when the token names a pending invitation and nobody is signed in.
+pub async fn prepare_accept(
+    request: &RequestContext,
+    services: &Services,
+    input: AcceptInvitationInput,
+) -> AppResult<Prework> {
+    let work = Prework::default();
+    let token = input.token.trim();
+    let (None, Some(organization_id), Some(password)) = (
+        request.principal().user(),
+        organization_of(token),
+        input.password,
+    ) else {
+        return Ok(work);
+    };
+    let Ok(password) = Password::parse("password", password) else {
+        return Ok(work);
+    };
+    let global = request.global();
+    let invitation = global
+        .find_invitation(organization_id, &hash_opaque_token(token))
+        .await?
+        .map(|verified| verified.invitation().clone())
+        .filter(|invitation| status_of(invitation, Utc::now()) == InvitationStatus::Pending);
+    // As `accept` does: a new account only where the invited email has none.
+    let creates_account = match invitation {
+        Some(invitation) => global
+            .find_user_by_email(&invitation.email)
+            .await?
+            .is_none(),
+        None => false,
+    };
+    Ok(if creates_account {
+        work.hash(&services.passwords, "password", &password).await
+    } else {
+        work
+    })
+}
+
 pub async fn accept(
     request: &RequestContext,
     services: &Services,
+    field: &str,
     input: AcceptInvitationInput,
 ) -> AppResult<AuthPayload> {
     let not_found = || AppError::not_found("invitation");
@@ -383,7 +425,10 @@ pub async fn accept(
             }
             let name = Name::parse("name", input.name.as_deref().unwrap_or(""), 200)?;
             let password = Password::parse("password", input.password.unwrap_or_default())?;
-            let hash = services.passwords.hash(&password).await?;
+            let hash = request
+                .password_work(&services.passwords, field)
+                .hash("password", &password)
+                .await?;
             global
                 .create_user(invitation.email.clone(), name.into_inner(), hash)
                 .await

@@ -1,8 +1,8 @@
 //! Accounts and sessions: signing up (and verifying the email), logging in, refreshing
 //! and logging out, and `me`.
 
-mod service;
-mod sign_up;
+pub(crate) mod service;
+pub(crate) mod sign_up;
 
 pub use service::start_session;
 
@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use crate::error::GqlResult;
 use crate::graphql::guards::PeopleOnly;
 use crate::graphql::pagination::Page;
-use crate::graphql::{ContextExt, Role};
+use crate::graphql::{ContextExt, Role, response_key};
 use crate::organizations::Organization;
 use entity::user;
 
@@ -205,7 +205,7 @@ impl SessionMutation {
     /// an account. Throttled per client address (`RATE_LIMITED`).
     #[graphql(guard = "PeopleOnly", visible = "crate::policy::visible::not_keys")]
     async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> GqlResult<SignUpPayload> {
-        Ok(sign_up::sign_up(ctx.request()?, ctx.services()?, input).await?)
+        Ok(sign_up::sign_up(ctx.request()?, ctx.services()?, response_key(ctx), input).await?)
     }
 
     /// Finishes a sign-up that mailed a verification link: creates the account and its
@@ -232,7 +232,7 @@ impl SessionMutation {
     /// Signs in with email and password.
     #[graphql(guard = "PeopleOnly", visible = "crate::policy::visible::not_keys")]
     async fn log_in(&self, ctx: &Context<'_>, input: LogInInput) -> GqlResult<AuthPayload> {
-        Ok(service::log_in(ctx.request()?, ctx.services()?, input).await?)
+        Ok(service::log_in(ctx.request()?, ctx.services()?, response_key(ctx), input).await?)
     }
 
     /// Exchanges a refresh token for new tokens. A refresh token that was already used
@@ -273,7 +273,7 @@ impl SessionMutation {
         ctx: &Context<'_>,
         input: ChangePasswordInput,
     ) -> GqlResult<bool> {
-        service::change_password(ctx.request()?, ctx.services()?, input).await?;
+        service::change_password(ctx.request()?, ctx.services()?, response_key(ctx), input).await?;
         Ok(true)
     }
 
@@ -294,7 +294,14 @@ impl SessionMutation {
         #[graphql(desc = "The token from the reset email.")] token: String,
         #[graphql(desc = "At least 10 characters.")] new_password: String,
     ) -> GqlResult<bool> {
-        service::reset_password(ctx.request()?, ctx.services()?, &token, new_password).await?;
+        service::reset_password(
+            ctx.request()?,
+            ctx.services()?,
+            response_key(ctx),
+            &token,
+            new_password,
+        )
+        .await?;
         Ok(true)
     }
 }

@@ -5,6 +5,7 @@ use uuid::Uuid;
 use async_graphql::ID;
 
 use super::{AuthPayload, ChangePasswordInput, LogInInput, Me, Membership, Session, User};
+use crate::auth::prework::Prework;
 use crate::error::{AppError, AppResult};
 use crate::graphql::Services;
 use crate::graphql::pagination::{CursorKey, Page, page, page_request};
@@ -49,22 +50,15 @@ pub async fn me(request: &RequestContext) -> AppResult<Me> {
 pub async fn log_in(
     request: &RequestContext,
     services: &Services,
+    field: &str,
     input: LogInInput,
 ) -> AppResult<AuthPayload> {
-    let global = request.global();
-    services.throttle.attempt(
-        &input.email.trim().to_lowercase(),
-        request.client().ip.as_deref(),
-    )?;
-    // A malformed email cannot match an account; answering as for a wrong password
-    // (after the same work) tells nothing either way.
-    let user = match Email::parse("email", &input.email) {
-        Ok(email) => global.find_user_by_email(email.as_str()).await?,
-        Err(_) => None,
-    };
-    let verified = services
-        .passwords
+    let mut work = request.password_work(&services.passwords, field);
+    work.charge(|| charge_log_in(request, services, &input))?;
+    let user = find_logging_in(request, &input).await?;
+    let verified = work
         .verify(
+            "password",
             &input.password,
             user.as_ref().map(|u| u.password_hash.as_str()),
         )
@@ -72,9 +66,51 @@ pub async fn log_in(
     let Some(user) = user.filter(|_| verified) else {
         return Err(AppError::unauthenticated(INVALID_CREDENTIALS));
     };
-    global.act_as_user(user.id).await?;
+    request.global().act_as_user(user.id).await?;
     let organization = default_organization(request, user.id).await?;
     start_session(request, services, user, input.remember_me, organization).await
+}
+
+/// `logIn`'s throttle: per account and per client address.
+fn charge_log_in(
+    request: &RequestContext,
+    services: &Services,
+    input: &LogInInput,
+) -> AppResult<()> {
+    services.throttle.attempt(
+        &input.email.trim().to_lowercase(),
+        request.client().ip.as_deref(),
+    )
+}
+
+/// The account `logIn` names. A malformed email cannot match an account; answering as
+/// for a wrong password (after the same work) tells nothing either way.
+async fn find_logging_in(
+    request: &RequestContext,
+    input: &LogInInput,
+) -> AppResult<Option<entity::user::Model>> {
+    match Email::parse("email", &input.email) {
+        Ok(email) => request.global().find_user_by_email(email.as_str()).await,
+        Err(_) => Ok(None),
+    }
+}
+
+/// `logIn`'s work before its transaction (see `auth::prework`).
+pub async fn prepare_log_in(
+    request: &RequestContext,
+    services: &Services,
+    input: LogInInput,
+) -> AppResult<Prework> {
+    let work = Prework::default().charged(charge_log_in(request, services, &input));
+    if !work.admitted() {
+        return Ok(work);
+    }
+    let stored = find_logging_in(request, &input)
+        .await?
+        .map(|user| user.password_hash);
+    Ok(work
+        .verify(&services.passwords, "password", &input.password, stored)
+        .await)
 }
 
 /// Starts a session for a user who just proved who they are, and answers its tokens.
@@ -276,6 +312,7 @@ pub async fn revoke_all_other_sessions(request: &RequestContext) -> AppResult<u6
 pub async fn change_password(
     request: &RequestContext,
     services: &Services,
+    field: &str,
     input: ChangePasswordInput,
 ) -> AppResult<()> {
     let principal = request.user()?;
@@ -284,15 +321,14 @@ pub async fn change_password(
         .find_user(principal.user_id)
         .await?
         .ok_or_else(|| AppError::unauthenticated("this account no longer exists"))?;
-    // Its own bucket: guessing through here is throttled like log-ins, without eating
-    // the account's log-in attempts.
-    services.throttle.attempt(
-        &format!("change-password:{}", user.email),
-        request.client().ip.as_deref(),
-    )?;
-    if !services
-        .passwords
-        .verify(&input.current_password, Some(&user.password_hash))
+    let mut work = request.password_work(&services.passwords, field);
+    work.charge(|| charge_change_password(request, services, &user))?;
+    if !work
+        .verify(
+            "currentPassword",
+            &input.current_password,
+            Some(&user.password_hash),
+        )
         .await?
     {
         return Err(AppError::invalid(
@@ -301,12 +337,54 @@ pub async fn change_password(
         ));
     }
     let new_password = Password::parse("newPassword", input.new_password)?;
-    let hash = services.passwords.hash(&new_password).await?;
+    let hash = work.hash("newPassword", &new_password).await?;
     global.set_password_hash(user.id, hash).await?;
     global
         .revoke_sessions_except(user.id, Some(principal.session_id), "password_changed")
         .await?;
     audit_account_change(request, "user.password_changed", user.id).await
+}
+
+/// `changePassword`'s throttle: its own bucket, so guessing through here is throttled
+/// like log-ins without eating the account's log-in attempts.
+fn charge_change_password(
+    request: &RequestContext,
+    services: &Services,
+    user: &entity::user::Model,
+) -> AppResult<()> {
+    services.throttle.attempt(
+        &format!("change-password:{}", user.email),
+        request.client().ip.as_deref(),
+    )
+}
+
+/// `changePassword`'s work before its transaction: the current password checked, the
+/// new one hashed when it would be.
+pub async fn prepare_change_password(
+    request: &RequestContext,
+    services: &Services,
+    input: ChangePasswordInput,
+) -> AppResult<Prework> {
+    let principal = request.user()?;
+    let Some(user) = request.global().find_user(principal.user_id).await? else {
+        return Ok(Prework::default());
+    };
+    let work = Prework::default()
+        .charged(charge_change_password(request, services, &user))
+        .verify(
+            &services.passwords,
+            "currentPassword",
+            &input.current_password,
+            Some(user.password_hash),
+        )
+        .await;
+    let verified = work.verdict("currentPassword") == Some(true);
+    match Password::parse("newPassword", input.new_password) {
+        Ok(new_password) if verified => Ok(work
+            .hash(&services.passwords, "newPassword", &new_password)
+            .await),
+        _ => Ok(work),
+    }
 }
 
 const RESET_LIFETIME: std::time::Duration = std::time::Duration::from_secs(30 * 60);
@@ -361,12 +439,12 @@ pub fn request_password_reset(
 pub async fn reset_password(
     request: &RequestContext,
     services: &Services,
+    field: &str,
     token: &str,
     new_password: String,
 ) -> AppResult<()> {
-    if let Some(address) = request.client().ip.as_deref() {
-        services.throttle.attempt_from(address)?;
-    }
+    let mut work = request.password_work(&services.passwords, field);
+    work.charge(|| charge_reset_password(request, services))?;
     let new_password = Password::parse("newPassword", new_password)?;
     let global = request.global();
     let Some(user_id) = global.consume_password_reset(token.trim()).await? else {
@@ -375,10 +453,34 @@ pub async fn reset_password(
             "is invalid, used or expired: ask for a new reset email",
         ));
     };
-    let hash = services.passwords.hash(&new_password).await?;
+    let hash = work.hash("newPassword", &new_password).await?;
     global.set_password_hash(user_id, hash).await?;
     global
         .revoke_sessions_except(user_id, None, "password_reset")
         .await?;
     Ok(())
+}
+
+/// `resetPassword`'s throttle: per client address.
+fn charge_reset_password(request: &RequestContext, services: &Services) -> AppResult<()> {
+    match request.client().ip.as_deref() {
+        Some(address) => services.throttle.attempt_from(address),
+        None => Ok(()),
+    }
+}
+
+/// `resetPassword`'s work before its transaction: the new password hashed.
+pub async fn prepare_reset_password(
+    request: &RequestContext,
+    services: &Services,
+    new_password: String,
+) -> AppResult<Prework> {
+    let work = Prework::default().charged(charge_reset_password(request, services));
+    Ok(match Password::parse("newPassword", new_password) {
+        Ok(password) => {
+            work.hash(&services.passwords, "newPassword", &password)
+                .await
+        }
+        Err(_) => work,
+    })
 }

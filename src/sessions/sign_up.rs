@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use super::service::start_session;
 use super::{AuthPayload, SignUpInput, SignUpPayload};
+use crate::auth::prework::{PasswordWork, Prework};
 use crate::error::{AppError, AppResult};
 use crate::graphql::Services;
 use crate::input::{Email, Name, Password, Slug};
@@ -62,16 +63,14 @@ struct NewAccount {
 pub async fn sign_up(
     request: &RequestContext,
     services: &Services,
+    field: &str,
     input: SignUpInput,
 ) -> AppResult<SignUpPayload> {
     let form = Form::parse(input)?;
-    // After the checks of the form alone (they reveal nothing and cost nothing), before
-    // anything looks at the data.
-    if let Some(address) = request.client().ip.as_deref() {
-        services.throttle.sign_up_from(address)?;
-    }
+    let mut work = request.password_work(&services.passwords, field);
+    work.charge(|| charge_sign_up(request, services, &form))?;
     if services.require_email_verification {
-        return sign_up_with_verification(request, services, form).await;
+        return sign_up_with_verification(request, services, work, form).await;
     }
 
     let global = request.global();
@@ -83,7 +82,7 @@ pub async fn sign_up(
         return Err(AppError::conflict("email", EMAIL_TAKEN));
     }
     ensure_slug_free(request, &form.slug, "this slug is taken").await?;
-    let password_hash = services.passwords.hash(&form.password).await?;
+    let password_hash = work.hash("password", &form.password).await?;
     let account = NewAccount {
         email: form.email.into_inner(),
         name: form.name.into_inner(),
@@ -97,22 +96,49 @@ pub async fn sign_up(
         .into())
 }
 
+/// `signUp`'s throttle, charged after the checks of the form alone (they reveal nothing
+/// and cost nothing), before anything looks at the data: sign-ups per client address,
+/// and with email verification the mail one address receives, whoever asks from
+/// wherever (as password reset requests are; new and taken emails count alike).
+fn charge_sign_up(request: &RequestContext, services: &Services, form: &Form) -> AppResult<()> {
+    if let Some(address) = request.client().ip.as_deref() {
+        services.throttle.sign_up_from(address)?;
+    }
+    if services.require_email_verification {
+        services
+            .throttle
+            .attempt(&format!("sign-up:{}", form.email.as_str()), None)?;
+    }
+    Ok(())
+}
+
+/// `signUp`'s work before its transaction: the password hashed.
+pub async fn prepare_sign_up(
+    request: &RequestContext,
+    services: &Services,
+    input: SignUpInput,
+) -> AppResult<Prework> {
+    let Ok(form) = Form::parse(input) else {
+        return Ok(Prework::default());
+    };
+    Ok(Prework::default()
+        .charged(charge_sign_up(request, services, &form))
+        .hash(&services.passwords, "password", &form.password)
+        .await)
+}
+
 /// The same answer, the same statements but one, and the same password hash whether or
 /// not the email has an account; what differs goes by mail to the address's owner.
 async fn sign_up_with_verification(
     request: &RequestContext,
     services: &Services,
+    mut work: PasswordWork<'_>,
     form: Form,
 ) -> AppResult<SignUpPayload> {
-    // Every call mails the address, so bound the mail one address receives, whoever asks
-    // from wherever (as password reset requests are). New and taken emails count alike.
-    services
-        .throttle
-        .attempt(&format!("sign-up:{}", form.email.as_str()), None)?;
     // Slugs are public (`organizationBySlug`): saying one is taken reveals no account.
     ensure_slug_free(request, &form.slug, "this slug is taken").await?;
     // Hashed in both cases, so the time of the answer does not tell them apart.
-    let password_hash = services.passwords.hash(&form.password).await?;
+    let password_hash = work.hash("password", &form.password).await?;
     let global = request.global();
     let mail = match global.find_user_by_email(form.email.as_str()).await? {
         Some(user) => Mail {

@@ -84,6 +84,8 @@ pub struct RequestContext {
     tx: Arc<DatabaseTransaction>,
     turn: WriterTurn,
     after_commit: std::sync::Mutex<Vec<AfterCommit>>,
+    /// Password work done before the transaction began (see `auth::prework`).
+    prepared: crate::auth::prework::Prepared,
 }
 
 impl RequestContext {
@@ -184,7 +186,24 @@ impl RequestContext {
             tx,
             turn,
             after_commit: Default::default(),
+            prepared: Default::default(),
         })
+    }
+
+    /// Hands the context the password work prepared before its transaction.
+    pub fn with_prepared(mut self, prepared: crate::auth::prework::Prepared) -> Self {
+        self.prepared = prepared;
+        self
+    }
+
+    /// The field `response_key`'s password work: what was prepared for it, or the
+    /// pool to do it now.
+    pub fn password_work<'a>(
+        &self,
+        passwords: &'a crate::auth::password::PasswordHasherPool,
+        response_key: &str,
+    ) -> crate::auth::prework::PasswordWork<'a> {
+        crate::auth::prework::PasswordWork::new(&self.prepared, response_key, passwords)
     }
 
     pub fn principal(&self) -> &Principal {

@@ -357,3 +357,111 @@ async fn behind_a_trusted_proxy_each_client_address_is_throttled_on_its_own_sqli
 async fn behind_a_trusted_proxy_each_client_address_is_throttled_on_its_own_postgres() {
     behind_a_trusted_proxy_each_client_address_is_throttled_on_its_own(Backend::Postgres).await;
 }
+
+/// A counter of `/metrics`.
+async fn metric(app: &TestApp, name: &str) -> u64 {
+    let page = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("page");
+    page.lines()
+        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {page}"))
+}
+
+/// argon2 runs before a mutation's transaction on every path that hashes or checks a
+/// password, so a flood of them never holds a connection or SQLite's writer turn; the
+/// answers are what they were.
+async fn password_work_is_done_before_the_transaction(backend: Backend) {
+    const LATE: &str = "tenantgate_password_work_in_transaction_total";
+    let sink = SmtpSink::start(0).await;
+    let app = with_mail(backend, &sink).await;
+    let ann = app.sign_up("ann", "acme").await;
+    let bob = app.join(&ann, "bob", "MEMBER").await;
+    me(&app, &bob.access_token).await.ok();
+    log_in(&app, &ann, &ann.password, false).await.ok();
+    log_in(&app, &ann, "not the password", false)
+        .await
+        .expect_code("UNAUTHENTICATED");
+    let nobody = Account {
+        email: "nobody@acme.example.com".into(),
+        ..ann.clone()
+    };
+    log_in(&app, &nobody, &ann.password, false)
+        .await
+        .expect_code("UNAUTHENTICATED");
+    // Two log-ins in one mutation, by alias, each with its own verdict.
+    let both = app
+        .anonymous(
+            "mutation($a: LogInInput!, $b: LogInInput!) {
+                first: logIn(input: $a) { accessToken } second: logIn(input: $b) { accessToken } }",
+            json!({
+                "a": { "email": ann.email, "password": ann.password },
+                "b": { "email": bob.email, "password": bob.password },
+            }),
+        )
+        .await
+        .ok();
+    assert!(both["first"]["accessToken"].is_string());
+    assert!(both["second"]["accessToken"].is_string());
+
+    let change = "mutation($i: ChangePasswordInput!) { changePassword(input: $i) }";
+    let body = app
+        .as_user(
+            &ann,
+            change,
+            json!({ "i": { "currentPassword": "not the password", "newPassword": "a brand new one" } }),
+        )
+        .await
+        .expect_code("BAD_USER_INPUT");
+    assert_eq!(body["errors"][0]["extensions"]["field"], "currentPassword");
+    app.as_user(
+        &ann,
+        change,
+        json!({ "i": { "currentPassword": ann.password, "newPassword": "a brand new one" } }),
+    )
+    .await
+    .ok();
+    log_in(&app, &ann, &ann.password, false)
+        .await
+        .expect_code("UNAUTHENTICATED");
+    log_in(&app, &ann, "a brand new one", false).await.ok();
+
+    app.anonymous(
+        "mutation($e: String!) { requestPasswordReset(email: $e) }",
+        json!({ "e": bob.email }),
+    )
+    .await
+    .ok();
+    // Queued after the answer: wait for the reset mail (bob's first is his invitation).
+    let started = std::time::Instant::now();
+    while sink.count_to(&bob.email).await < 2 {
+        assert!(started.elapsed() < Duration::from_secs(20), "no reset mail");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let reset = app.mailed_token(&bob.email, "password_reset").await;
+    app.anonymous(
+        "mutation($t: String!, $p: String!) { resetPassword(token: $t, newPassword: $p) }",
+        json!({ "t": reset, "p": "bob's new password" }),
+    )
+    .await
+    .ok();
+    log_in(&app, &bob, "bob's new password", false).await.ok();
+
+    assert_eq!(metric(&app, LATE).await, 0);
+}
+
+#[tokio::test]
+async fn password_work_is_done_before_the_transaction_sqlite() {
+    password_work_is_done_before_the_transaction(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn password_work_is_done_before_the_transaction_postgres() {
+    password_work_is_done_before_the_transaction(Backend::Postgres).await;
+}
