@@ -62,12 +62,14 @@ pub async fn log_in(
         Ok(email) => global.find_user_by_email(email.as_str()).await?,
         Err(_) => None,
     };
+    // The same look-up either way (the nil id matches no one), so that whether the
+    // account exists does not show in the time the answer takes.
+    let password_hash = global
+        .password_hash(user.as_ref().map_or(Uuid::nil(), |user| user.id))
+        .await?;
     let verified = services
         .passwords
-        .verify(
-            &input.password,
-            user.as_ref().map(|u| u.password_hash.as_str()),
-        )
+        .verify(&input.password, password_hash.as_deref())
         .await?;
     let Some(user) = user.filter(|_| verified) else {
         return Err(AppError::unauthenticated(INVALID_CREDENTIALS));
@@ -290,9 +292,10 @@ pub async fn change_password(
         &format!("change-password:{}", user.email),
         request.client().ip.as_deref(),
     )?;
+    let password_hash = global.password_hash(user.id).await?;
     if !services
         .passwords
-        .verify(&input.current_password, Some(&user.password_hash))
+        .verify(&input.current_password, password_hash.as_deref())
         .await?
     {
         return Err(AppError::invalid(
