@@ -2,8 +2,9 @@
 //!
 //! Tables are created with portable SeaQuery builders so SQLite and PostgreSQL get the
 //! same shape. On PostgreSQL the migrations also create the non-privileged role
-//! `tenantgate_app`, grant it DML on every table, and put row-level security on every
-//! tenant table (see [`security`]).
+//! `tenantgate_app`, grant it DML on the tables requests use (reading no secret column and
+//! changing no audit row), and put row-level security on every tenant table (see
+//! [`security`]).
 
 pub use sea_orm_migration::prelude::*;
 
@@ -16,6 +17,7 @@ mod m20261123_000006_conversations;
 mod m20261123_000007_events;
 mod m20261124_000001_pending_sign_ups;
 mod m20261201_000001_keep_an_owner;
+mod m20261202_000001_least_privilege;
 pub mod security;
 
 pub struct Migrator;
@@ -33,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000007_events::Migration),
             Box::new(m20261124_000001_pending_sign_ups::Migration),
             Box::new(m20261201_000001_keep_an_owner::Migration),
+            Box::new(m20261202_000001_least_privilege::Migration),
         ]
     }
 }

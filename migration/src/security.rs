@@ -3,6 +3,11 @@
 //! Every request transaction switches to `tenantgate_app` (no ownership, no superuser,
 //! no `BYPASSRLS`, DML grants only), so the policies below apply even when
 //! `DATABASE_URL` names a superuser. On SQLite these functions do nothing.
+//!
+//! DML on every table is the start, not the end: `m20261202_000001_least_privilege`
+//! takes away what requests must not read or change (the signing keys, the secret
+//! columns, changes to the audit log). A new table or column that holds a secret needs the
+//! same treatment there, or in a migration of its own.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};

@@ -55,13 +55,9 @@ pub async fn log_in(
 ) -> AppResult<AuthPayload> {
     let mut work = request.password_work(&services.passwords, field);
     work.charge(|| charge_log_in(request, services, &input))?;
-    let user = find_logging_in(request, &input).await?;
+    let (user, password_hash) = find_logging_in(request, &input).await?;
     let verified = work
-        .verify(
-            "password",
-            &input.password,
-            user.as_ref().map(|u| u.password_hash.as_str()),
-        )
+        .verify("password", &input.password, password_hash.as_deref())
         .await?;
     let Some(user) = user.filter(|_| verified) else {
         return Err(AppError::unauthenticated(INVALID_CREDENTIALS));
@@ -83,16 +79,23 @@ fn charge_log_in(
     )
 }
 
-/// The account `logIn` names. A malformed email cannot match an account; answering as
-/// for a wrong password (after the same work) tells nothing either way.
+/// The account `logIn` names, and its password hash. A malformed email cannot match an
+/// account; answering as for a wrong password (after the same work) tells nothing either
+/// way. The hash is looked up either way (the nil id matches no one), so that whether
+/// the account exists does not show in the time the answer takes.
 async fn find_logging_in(
     request: &RequestContext,
     input: &LogInInput,
-) -> AppResult<Option<entity::user::Model>> {
-    match Email::parse("email", &input.email) {
-        Ok(email) => request.global().find_user_by_email(email.as_str()).await,
-        Err(_) => Ok(None),
-    }
+) -> AppResult<(Option<entity::user::Model>, Option<String>)> {
+    let global = request.global();
+    let user = match Email::parse("email", &input.email) {
+        Ok(email) => global.find_user_by_email(email.as_str()).await?,
+        Err(_) => None,
+    };
+    let password_hash = global
+        .password_hash(user.as_ref().map_or(Uuid::nil(), |user| user.id))
+        .await?;
+    Ok((user, password_hash))
 }
 
 /// `logIn`'s work before its transaction (see `auth::prework`).
@@ -105,9 +108,7 @@ pub async fn prepare_log_in(
     if !work.admitted() {
         return Ok(work);
     }
-    let stored = find_logging_in(request, &input)
-        .await?
-        .map(|user| user.password_hash);
+    let (_, stored) = find_logging_in(request, &input).await?;
     Ok(work
         .verify(&services.passwords, "password", &input.password, stored)
         .await)
@@ -323,11 +324,12 @@ pub async fn change_password(
         .ok_or_else(|| AppError::unauthenticated("this account no longer exists"))?;
     let mut work = request.password_work(&services.passwords, field);
     work.charge(|| charge_change_password(request, services, &user))?;
+    let password_hash = global.password_hash(user.id).await?;
     if !work
         .verify(
             "currentPassword",
             &input.current_password,
-            Some(&user.password_hash),
+            password_hash.as_deref(),
         )
         .await?
     {
@@ -366,16 +368,18 @@ pub async fn prepare_change_password(
     input: ChangePasswordInput,
 ) -> AppResult<Prework> {
     let principal = request.user()?;
-    let Some(user) = request.global().find_user(principal.user_id).await? else {
+    let global = request.global();
+    let Some(user) = global.find_user(principal.user_id).await? else {
         return Ok(Prework::default());
     };
+    let stored = global.password_hash(user.id).await?;
     let work = Prework::default()
         .charged(charge_change_password(request, services, &user))
         .verify(
             &services.passwords,
             "currentPassword",
             &input.current_password,
-            Some(user.password_hash),
+            stored,
         )
         .await;
     let verified = work.verdict("currentPassword") == Some(true);

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, IntoIden, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction,
     DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
@@ -29,6 +29,9 @@ use entity::{
 
 /// Prefix of refresh tokens, so a leaked one is recognisable in logs and scanners.
 const REFRESH_TOKEN_PREFIX: &str = "tgr_";
+
+/// The user table's column that `user::Model` leaves out (see there).
+const PASSWORD_HASH: &str = "password_hash";
 
 /// A membership of the signed-in user, with its organization.
 pub struct MembershipWithOrganization {
@@ -126,6 +129,8 @@ impl GlobalDb {
             .await?)
     }
 
+    /// Creates a user with this password hash. The hash goes in by a plain `INSERT` with no
+    /// `RETURNING`: on PostgreSQL the request role may write the column but not read it.
     pub async fn create_user(
         &self,
         email: String,
@@ -133,15 +138,61 @@ impl GlobalDb {
         password_hash: String,
     ) -> Result<user::Model, WriteError> {
         let now = Utc::now();
-        let model = user::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            email: Set(email),
-            name: Set(name),
-            password_hash: Set(password_hash),
-            created_at: Set(now),
-            updated_at: Set(now),
+        let model = user::Model {
+            id: Uuid::now_v7(),
+            email,
+            name,
+            created_at: now,
+            updated_at: now,
         };
-        Ok(model.insert(self.tx()).await?)
+        let insert = Query::insert()
+            .into_table(user::Entity)
+            .columns([
+                user::Column::Id.into_iden(),
+                user::Column::Email.into_iden(),
+                user::Column::Name.into_iden(),
+                PASSWORD_HASH.into_iden(),
+                user::Column::CreatedAt.into_iden(),
+                user::Column::UpdatedAt.into_iden(),
+            ])
+            .values([
+                model.id.into(),
+                model.email.clone().into(),
+                model.name.clone().into(),
+                password_hash.into(),
+                now.into(),
+                now.into(),
+            ])
+            .map_err(|error| WriteError::from(AppError::internal(error)))?
+            .to_owned();
+        self.tx().execute(&insert).await?;
+        Ok(model)
+    }
+
+    /// The password hash of `user_id`, for the checks that compare a password with it
+    /// (log-in, changing the password); `None` when there is no such user. On PostgreSQL
+    /// through the function `tenantgate_password_hash`, the request role's only way to
+    /// the column.
+    pub async fn password_hash(&self, user_id: Uuid) -> AppResult<Option<String>> {
+        let statement = if self.db.is_postgres() {
+            Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT tenantgate_password_hash($1) AS password_hash",
+                [user_id.into()],
+            )
+        } else {
+            self.tx().get_database_backend().build(
+                Query::select()
+                    .expr_as(Expr::col(PASSWORD_HASH), PASSWORD_HASH)
+                    .from(user::Entity)
+                    .and_where(user::Column::Id.eq(user_id)),
+            )
+        };
+        let row = self.tx().query_one_raw(statement).await?;
+        Ok(row
+            .map(|row| row.try_get::<Option<String>>("", "password_hash"))
+            .transpose()?
+            .flatten())
     }
 
     /// Records that the request now acts for `user_id`, after a sign-in proved it (so
@@ -431,16 +482,40 @@ impl GlobalDb {
 
     async fn issue_refresh_token(&self, session_id: Uuid) -> AppResult<String> {
         let (token, hash) = new_opaque_token(REFRESH_TOKEN_PREFIX);
-        refresh_token::ActiveModel {
+        // No `RETURNING`: the request role may write the hash but not read it back.
+        refresh_token::Entity::insert(refresh_token::ActiveModel {
             id: Set(Uuid::now_v7()),
             session_id: Set(session_id),
             token_hash: Set(hash),
             created_at: Set(Utc::now()),
             rotated_at: Set(None),
-        }
-        .insert(self.tx())
+        })
+        .exec_without_returning(self.tx())
         .await?;
         Ok(token)
+    }
+
+    /// The refresh token with the presented token's hash, rotated or not. On PostgreSQL
+    /// through the function `tenantgate_refresh_token`: the request role may not read
+    /// the hashes, nor look rows up by them.
+    async fn find_refresh_token(&self, presented: &str) -> AppResult<Option<refresh_token::Model>> {
+        let hash = hash_opaque_token(presented);
+        let found = if self.db.is_postgres() {
+            refresh_token::Entity::find()
+                .from_raw_sql(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "SELECT * FROM tenantgate_refresh_token($1)",
+                    [hash.into()],
+                ))
+                .one(self.tx())
+                .await?
+        } else {
+            refresh_token::Entity::find()
+                .filter(refresh_token::Column::TokenHash.eq(hash))
+                .one(self.tx())
+                .await?
+        };
+        Ok(found)
     }
 
     /// Exchanges a refresh token for a new one. A token that was already exchanged is a
@@ -455,11 +530,7 @@ impl GlobalDb {
         const REUSED: &str =
             "the refresh token was already used: the session has been ended for safety";
 
-        let Some(token) = refresh_token::Entity::find()
-            .filter(refresh_token::Column::TokenHash.eq(hash_opaque_token(presented)))
-            .one(self.tx())
-            .await?
-        else {
+        let Some(token) = self.find_refresh_token(presented).await? else {
             return Ok(RefreshOutcome::Rejected(INVALID));
         };
         let Some(session) = session::Entity::find_by_id(token.session_id)
@@ -525,11 +596,7 @@ impl GlobalDb {
         &self,
         presented: &str,
     ) -> AppResult<Option<session::Model>> {
-        let Some(token) = refresh_token::Entity::find()
-            .filter(refresh_token::Column::TokenHash.eq(hash_opaque_token(presented)))
-            .one(self.tx())
-            .await?
-        else {
+        let Some(token) = self.find_refresh_token(presented).await? else {
             return Ok(None);
         };
         Ok(session::Entity::find_by_id(token.session_id)
@@ -569,7 +636,7 @@ impl GlobalDb {
 
     pub async fn set_password_hash(&self, user_id: Uuid, hash: String) -> AppResult<()> {
         user::Entity::update_many()
-            .col_expr(user::Column::PasswordHash, Expr::value(hash))
+            .col_expr(PASSWORD_HASH, Expr::value(hash))
             .col_expr(user::Column::UpdatedAt, Expr::value(Utc::now()))
             .filter(user::Column::Id.eq(user_id))
             .exec(self.tx())
@@ -581,12 +648,24 @@ impl GlobalDb {
     /// and unexpired; a second use finds nothing.
     pub async fn consume_password_reset(&self, presented: &str) -> AppResult<Option<Uuid>> {
         let now = Utc::now();
-        let Some(reset) = password_reset::Entity::find()
-            .filter(password_reset::Column::TokenHash.eq(hash_opaque_token(presented)))
-            .filter(password_reset::Column::UsedAt.is_null())
-            .filter(password_reset::Column::ExpiresAt.gt(now))
-            .one(self.tx())
-            .await?
+        let hash = hash_opaque_token(presented);
+        let found = if self.db.is_postgres() {
+            // The request role may not look resets up by their hash: the function can.
+            password_reset::Entity::find()
+                .from_raw_sql(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "SELECT * FROM tenantgate_password_reset($1)",
+                    [hash.into()],
+                ))
+                .one(self.tx())
+                .await?
+        } else {
+            password_reset::Entity::find()
+                .filter(password_reset::Column::TokenHash.eq(hash))
+                .one(self.tx())
+                .await?
+        };
+        let Some(reset) = found.filter(|reset| reset.used_at.is_none() && reset.expires_at > now)
         else {
             return Ok(None);
         };

@@ -132,15 +132,16 @@ impl Database {
         };
         let (token, hash) = new_opaque_token(RESET_TOKEN_PREFIX);
         let now = Utc::now();
-        password_reset::ActiveModel {
+        // No `RETURNING`: the request role may write the hash but not read it back.
+        password_reset::Entity::insert(password_reset::ActiveModel {
             id: Set(Uuid::now_v7()),
             user_id: Set(user.id),
             token_hash: Set(hash),
             created_at: Set(now),
             expires_at: Set(now + chrono::Duration::from_std(lifetime).map_err(AppError::internal)?),
             used_at: Set(None),
-        }
-        .insert(&tx)
+        })
+        .exec_without_returning(&tx)
         .await?;
         tx.commit().await?;
         Ok(Some((user, token)))

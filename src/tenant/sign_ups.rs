@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement,
+};
 use uuid::Uuid;
 
 use super::global::GlobalDb;
@@ -38,7 +40,8 @@ impl GlobalDb {
     ) -> AppResult<String> {
         let (token, hash) = new_opaque_token(VERIFY_TOKEN_PREFIX);
         let now = Utc::now();
-        pending_sign_up::ActiveModel {
+        // No `RETURNING`: the request role may write the hashes but not read them back.
+        pending_sign_up::Entity::insert(pending_sign_up::ActiveModel {
             id: Set(Uuid::now_v7()),
             email: Set(sign_up.email),
             name: Set(sign_up.name),
@@ -51,8 +54,8 @@ impl GlobalDb {
             expires_at: Set(
                 now + chrono::Duration::from_std(lifetime).map_err(AppError::internal)?
             ),
-        }
-        .insert(self.tx())
+        })
+        .exec_without_returning(self.tx())
         .await?;
         Ok(token)
     }
@@ -66,12 +69,25 @@ impl GlobalDb {
         &self,
         presented: &str,
     ) -> AppResult<Option<PendingSignUp>> {
-        let Some(pending) = pending_sign_up::Entity::find()
-            .filter(pending_sign_up::Column::TokenHash.eq(hash_opaque_token(presented)))
-            .filter(pending_sign_up::Column::ExpiresAt.gt(Utc::now()))
-            .one(self.tx())
-            .await?
-        else {
+        let hash = hash_opaque_token(presented);
+        let found = if self.tx().get_database_backend() == DbBackend::Postgres {
+            // The request role may not look sign-ups up by their hash: the function can.
+            pending_sign_up::Entity::find()
+                .from_raw_sql(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "SELECT * FROM tenantgate_pending_sign_up($1)",
+                    [hash.into()],
+                ))
+                .one(self.tx())
+                .await?
+        } else {
+            pending_sign_up::Entity::find()
+                .filter(pending_sign_up::Column::TokenHash.eq(hash))
+                .one(self.tx())
+                .await?
+        };
+        let now = Utc::now();
+        let Some(pending) = found.filter(|pending| pending.expires_at > now) else {
             return Ok(None);
         };
         let claimed = pending_sign_up::Entity::delete_many()

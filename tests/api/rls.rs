@@ -251,3 +251,124 @@ async fn the_database_refuses_an_organization_without_an_owner() {
         0
     );
 }
+
+/// Runs `sql` as the request role, bound to `organization`, in a transaction of its own
+/// that is rolled back: answers the error, if any.
+async fn as_request_role(
+    db: &DatabaseConnection,
+    organization: &str,
+    user: &str,
+    sql: &str,
+) -> Option<String> {
+    let tx = db.begin().await.expect("begin");
+    exec(
+        &tx,
+        &format!(
+            "SET LOCAL ROLE tenantgate_app; \
+             SELECT set_config('app.organization_id', '{organization}', true), \
+                    set_config('app.user_id', '{user}', true)"
+        ),
+    )
+    .await;
+    let outcome = tx
+        .execute_unprepared(sql)
+        .await
+        .err()
+        .map(|e| e.to_string());
+    tx.rollback().await.expect("rollback");
+    outcome
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_request_role_reads_no_secret_and_changes_no_audit_row() {
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let ann = app.sign_up("ann", "acme").await;
+    let (org, user) = (ann.organization_id.as_str(), ann.user_id.as_str());
+    let db = connect_single(&app.database_url).await;
+    assert!(
+        scalar(
+            &db,
+            &format!("SELECT count(*) FROM audit_log WHERE organization_id = '{org}'")
+        )
+        .await
+            > 0,
+        "signing up audits the new organization"
+    );
+
+    let denied = [
+        "SELECT count(*) FROM signing_key",
+        "SELECT id FROM signing_key",
+        "INSERT INTO signing_key (id, algorithm, private_key_encrypted, public_key, created_at) \
+         VALUES ('sneaky', 'EdDSA', '\\x00', '\\x00', now())",
+        "SELECT password_hash FROM \"user\"",
+        "SELECT * FROM \"user\"",
+        "SELECT id FROM \"user\" WHERE password_hash LIKE '$argon2%'",
+        "SELECT token_hash FROM refresh_token",
+        "SELECT id FROM refresh_token WHERE token_hash = '\\x00'",
+        "SELECT token_hash FROM password_reset",
+        "SELECT password_hash FROM pending_sign_up",
+        "SELECT token_hash FROM pending_sign_up",
+        "UPDATE audit_log SET summary = '{}'",
+        "DELETE FROM audit_log",
+        "TRUNCATE audit_log",
+    ];
+    for sql in denied {
+        let error = as_request_role(&db, org, user, sql)
+            .await
+            .unwrap_or_else(|| panic!("the request role may run {sql}"));
+        assert!(error.contains("permission denied"), "{sql}: {error}");
+    }
+
+    // What requests need stays allowed: the same tables without their secrets, and the
+    // audit log to read and append to.
+    let allowed = [
+        "SELECT id, email, name, created_at, updated_at FROM \"user\"",
+        "SELECT id, session_id, created_at, rotated_at FROM refresh_token",
+        "SELECT id, user_id, expires_at, used_at FROM password_reset",
+        "SELECT id, email, organization_slug, expires_at FROM pending_sign_up",
+        "UPDATE \"user\" SET password_hash = 'new', updated_at = now() WHERE id = '00000000-0000-0000-0000-000000000000'",
+        "SELECT count(*) FROM audit_log",
+        &format!(
+            "INSERT INTO audit_log (organization_id, id, action, target_type, summary, created_at) \
+             VALUES ('{org}', gen_random_uuid(), 'test', 'test', '{{}}', now())"
+        ),
+    ];
+    for sql in allowed {
+        assert_eq!(as_request_role(&db, org, user, sql).await, None, "{sql}");
+    }
+
+    // The doors to the secrets are the owner's functions, with a pinned search path, and
+    // only the request role may call them.
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT count(*) FROM pg_proc
+             WHERE proname IN ('tenantgate_password_hash', 'tenantgate_refresh_token',
+                               'tenantgate_password_reset', 'tenantgate_pending_sign_up')
+               AND prosecdef
+               AND proconfig @> ARRAY['search_path=pg_catalog, public, pg_temp']
+               AND NOT has_function_privilege('public', oid, 'EXECUTE')
+               AND has_function_privilege('tenantgate_app', oid, 'EXECUTE')"
+        )
+        .await,
+        4
+    );
+
+    // Deleting the organization still takes its audit rows along: the cascade runs with
+    // the rights of the table's owner.
+    app.as_user(
+        &ann,
+        "mutation { deleteOrganization(confirmSlug: \"acme\") }",
+        json!({}),
+    )
+    .await
+    .ok();
+    assert_eq!(
+        scalar(
+            &db,
+            &format!("SELECT count(*) FROM audit_log WHERE organization_id = '{org}'")
+        )
+        .await,
+        0
+    );
+}
