@@ -84,6 +84,7 @@ pub struct RequestContext {
     tx: Arc<DatabaseTransaction>,
     turn: WriterTurn,
     after_commit: std::sync::Mutex<Vec<AfterCommit>>,
+    kind: OperationKind,
 }
 
 impl RequestContext {
@@ -184,6 +185,7 @@ impl RequestContext {
             tx,
             turn,
             after_commit: Default::default(),
+            kind,
         })
     }
 
@@ -256,6 +258,7 @@ impl RequestContext {
             global,
             turn,
             after_commit,
+            kind,
             ..
         } = self;
         drop(tenant);
@@ -282,7 +285,11 @@ impl RequestContext {
             }
         }
         let effects = effects.run().await;
-        ended?;
+        ended.map_err(|error| match (commit, kind) {
+            // The COMMIT may have reached the database before the connection broke.
+            (true, OperationKind::Mutation) => AppError::from(error).at_commit(),
+            _ => AppError::from(error),
+        })?;
         effects
     }
 }
