@@ -48,6 +48,26 @@ pub struct DatabaseConfig {
     /// Largest number of pooled database connections.
     #[arg(long, env = "TENANTGATE_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
+
+    /// Seconds a request waits for a pooled connection (all busy, or the database not
+    /// answering) before it fails with `UNAVAILABLE`. Keep it below the request timeout.
+    #[arg(long, env = "TENANTGATE_DB_ACQUIRE_TIMEOUT", default_value_t = 5)]
+    pub db_acquire_timeout_secs: u64,
+}
+
+impl DatabaseConfig {
+    /// `database_url` with the default pool settings.
+    pub fn new(database_url: impl Into<String>) -> Self {
+        DatabaseConfig {
+            database_url: database_url.into(),
+            db_max_connections: 16,
+            db_acquire_timeout_secs: 5,
+        }
+    }
+
+    pub fn acquire_timeout(&self) -> Duration {
+        Duration::from_secs(self.db_acquire_timeout_secs.max(1))
+    }
 }
 
 /// Everything `serve` needs.
@@ -96,6 +116,18 @@ pub struct ServeConfig {
     /// Requests running longer than this many seconds are cut off.
     #[arg(long, env = "TENANTGATE_REQUEST_TIMEOUT", default_value_t = 10)]
     pub request_timeout_secs: u64,
+
+    /// Seconds a client has to send a request's line and headers: counted from the
+    /// connection's opening for the first request and from the previous answer for the
+    /// next ones (so it is also how long an idle keep-alive connection stays open). A
+    /// client that is slower is disconnected.
+    #[arg(long, env = "TENANTGATE_HEADER_READ_TIMEOUT", default_value_t = 10)]
+    pub header_read_timeout_secs: u64,
+
+    /// Client connections served at once. Past it, new connections wait in the
+    /// operating system's accept queue until one closes; none is refused by the gateway.
+    #[arg(long, env = "TENANTGATE_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
 
     #[command(flatten)]
     pub limits: QueryLimits,
@@ -333,14 +365,15 @@ impl ServeConfig {
         Duration::from_secs(self.request_timeout_secs)
     }
 
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_read_timeout_secs.max(1))
+    }
+
     /// The default configuration, as `serve` with no flags and no environment would use.
     pub fn with_database(database_url: impl Into<String>) -> Self {
         ServeConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            database: DatabaseConfig {
-                database_url: database_url.into(),
-                db_max_connections: 16,
-            },
+            database: DatabaseConfig::new(database_url),
             master_key: None,
             master_key_file: None,
             issuer: "tenantgate".into(),
@@ -350,6 +383,8 @@ impl ServeConfig {
             remember_me_ttl_secs: 2_592_000,
             body_limit: 1024 * 1024,
             request_timeout_secs: 10,
+            header_read_timeout_secs: 10,
+            max_connections: 1024,
             limits: QueryLimits::default(),
             api_keys: ApiKeyConfig::default(),
             hash_concurrency: 4,

@@ -28,6 +28,20 @@ pub enum AppError {
     /// The query exceeds a limit (depth, complexity, aliases, directives, nesting).
     #[error("{0}")]
     QueryTooComplex(String),
+    /// The database could not be reached in time (down, restarting, or every pooled
+    /// connection busy). Nothing was done, so the request may be sent again, except when
+    /// `outcome_unknown`: the connection was lost while a mutation committed, and it may
+    /// have been applied.
+    #[error("{}", if *outcome_unknown {
+        "the database connection was lost while the mutation committed: it may have been applied, check before sending it again"
+    } else {
+        "the database is unavailable, try again shortly"
+    })]
+    Unavailable {
+        outcome_unknown: bool,
+        #[source]
+        source: anyhow::Error,
+    },
     /// Anything the client cannot fix. The detail is logged, never sent.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -44,6 +58,7 @@ impl AppError {
             AppError::Conflict { .. } => "CONFLICT",
             AppError::RateLimited { .. } => "RATE_LIMITED",
             AppError::QueryTooComplex(_) => "QUERY_TOO_COMPLEX",
+            AppError::Unavailable { .. } => "UNAVAILABLE",
             AppError::Internal(_) => "INTERNAL",
         }
     }
@@ -82,14 +97,50 @@ impl AppError {
         AppError::Forbidden(message.into())
     }
 
+    /// An unexpected failure; `UNAVAILABLE` instead when the database could not be
+    /// reached.
     pub fn internal(error: impl Into<anyhow::Error>) -> Self {
-        AppError::Internal(error.into())
+        let error = error.into();
+        if error.chain().any(crate::tenant::is_unreachable) {
+            AppError::Unavailable {
+                outcome_unknown: false,
+                source: error,
+            }
+        } else {
+            AppError::Internal(error)
+        }
+    }
+
+    /// This error, met while committing a mutation: a lost connection leaves unknown
+    /// whether the commit happened.
+    pub fn at_commit(self) -> Self {
+        match self {
+            AppError::Unavailable { source, .. } => AppError::Unavailable {
+                outcome_unknown: true,
+                source,
+            },
+            other => other,
+        }
+    }
+
+    /// Whether sending the same request again is safe and may succeed.
+    pub fn retryable(&self) -> bool {
+        match self {
+            AppError::RateLimited { .. } => true,
+            AppError::Unavailable {
+                outcome_unknown, ..
+            } => !outcome_unknown,
+            _ => false,
+        }
     }
 }
 
+/// Seconds a client is told to wait after `UNAVAILABLE`.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 1;
+
 impl From<sea_orm::DbErr> for AppError {
     fn from(error: sea_orm::DbErr) -> Self {
-        AppError::Internal(error.into())
+        AppError::internal(error)
     }
 }
 
@@ -123,12 +174,19 @@ pub fn annotate(error: &mut async_graphql::ServerError, request_id: &str) {
         Some(AppError::RateLimited { retry_after }) => {
             extensions.set("retryAfter", retry_after.as_secs().max(1));
         }
+        Some(error @ AppError::Unavailable { source, .. }) => {
+            tracing::warn!(error = %source, request_id, "database unavailable");
+            extensions.set("retryable", error.retryable());
+            if error.retryable() {
+                extensions.set("retryAfter", UNAVAILABLE_RETRY_AFTER_SECS);
+            }
+        }
         Some(AppError::Internal(source)) => {
             tracing::error!(error = ?source, request_id, "internal error");
         }
         _ => {}
     }
-    if code == "INTERNAL" && !request_id.is_empty() {
+    if matches!(code, "INTERNAL" | "UNAVAILABLE") && !request_id.is_empty() {
         extensions.set("requestId", request_id);
     }
 }

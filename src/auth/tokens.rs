@@ -136,8 +136,8 @@ mod tests {
 
     async fn key_store() -> Arc<KeyStore> {
         let config = DatabaseConfig {
-            database_url: "sqlite::memory:".into(),
             db_max_connections: 1,
+            ..DatabaseConfig::new("sqlite::memory:")
         };
         let db = crate::tenant::connect(&config).await.expect("connect");
         crate::tenant::migrate(&db).await.expect("migrate");

@@ -286,8 +286,19 @@ async fn run(
             principal
         }
         Err(error) => {
+            let status = match error {
+                AppError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            };
             let outcome = failure(error, &request_id);
-            return reply(StatusCode::INTERNAL_SERVER_ERROR, JSON, outcome.body);
+            let retry_after = retry_after(&outcome.body);
+            let mut response = reply(status, JSON, outcome.body);
+            if let Some(seconds) = retry_after {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            }
+            return response;
         }
     };
     let choice = match headers.get(ORGANIZATION_HEADER) {
@@ -368,6 +379,10 @@ async fn run(
     };
     let status = if outcome.rate_limited {
         StatusCode::TOO_MANY_REQUESTS
+    } else if outcome.request_error && unavailable(&outcome.body) {
+        // It could not run for want of the database: 503 whatever the media type, so
+        // proxies and clients see a failure to retry rather than a GraphQL answer.
+        StatusCode::SERVICE_UNAVAILABLE
     } else if outcome.malformed
         || (response_type == ResponseType::GraphqlResponse && outcome.request_error)
     {
@@ -658,9 +673,23 @@ fn retry_after(body: &serde_json::Value) -> Option<u64> {
     body["errors"]
         .as_array()?
         .iter()
-        .filter(|error| error["extensions"]["code"] == "RATE_LIMITED")
+        .filter(|error| {
+            matches!(
+                error["extensions"]["code"].as_str(),
+                Some("RATE_LIMITED" | "UNAVAILABLE")
+            )
+        })
         .filter_map(|error| error["extensions"]["retryAfter"].as_u64())
         .max()
+}
+
+/// Whether the database's absence is what failed the request.
+fn unavailable(body: &serde_json::Value) -> bool {
+    body["errors"].as_array().is_some_and(|errors| {
+        errors
+            .iter()
+            .any(|error| error["extensions"]["code"] == "UNAVAILABLE")
+    })
 }
 
 /// The caller's address. Behind `hops` trusted proxies (each appending the address it

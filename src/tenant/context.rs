@@ -86,6 +86,7 @@ pub struct RequestContext {
     after_commit: std::sync::Mutex<Vec<AfterCommit>>,
     /// Password work done before the transaction began (see `auth::prework`).
     prepared: crate::auth::prework::Prepared,
+    kind: OperationKind,
 }
 
 impl RequestContext {
@@ -187,6 +188,7 @@ impl RequestContext {
             turn,
             after_commit: Default::default(),
             prepared: Default::default(),
+            kind,
         })
     }
 
@@ -275,6 +277,7 @@ impl RequestContext {
             global,
             turn,
             after_commit,
+            kind,
             ..
         } = self;
         drop(tenant);
@@ -301,7 +304,11 @@ impl RequestContext {
             }
         }
         let effects = effects.run().await;
-        ended?;
+        ended.map_err(|error| match (commit, kind) {
+            // The COMMIT may have reached the database before the connection broke.
+            (true, OperationKind::Mutation) => AppError::from(error).at_commit(),
+            _ => AppError::from(error),
+        })?;
         effects
     }
 }

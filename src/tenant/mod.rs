@@ -30,7 +30,7 @@ pub use batch::{PerParent, WeakTenantDb};
 pub use context::{
     AfterCommit, ClientInfo, OperationKind, OrganizationChoice, RequestContext, missing_scope,
 };
-pub use database::{Database, StatementLog, SystemTransaction, connect, migrate};
+pub use database::{Database, StatementLog, SystemTransaction, connect, is_unreachable, migrate};
 pub use global::{
     GlobalDb, IssuedSession, MembershipWithOrganization, OrganizationScope, PublicChannel,
     RefreshOutcome, SealedMail, VerifiedInvitation,

@@ -112,6 +112,37 @@ pub async fn connect_admin(database_url: &str) -> DatabaseConnection {
         .expect("connect to the test database")
 }
 
+/// A new, empty database: a SQLite file in a temporary folder (returned, to keep it),
+/// or a fresh database in the test PostgreSQL cluster.
+pub async fn fresh_database(
+    backend: Backend,
+) -> (String, Option<std::sync::Arc<tempfile::TempDir>>) {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("temporary folder");
+            let url = format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("tenantgate.db").display()
+            );
+            (url, Some(std::sync::Arc::new(dir)))
+        }
+        Backend::Postgres => {
+            let admin_url = postgres_admin_url();
+            let admin = connect_admin(&admin_url).await;
+            let name = format!("tg_test_{}", uuid::Uuid::now_v7().simple());
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .expect("create the test database");
+            admin.close().await.ok();
+            let base = admin_url
+                .rsplit_once('/')
+                .map_or(admin_url.as_str(), |(base, _)| base);
+            (format!("{base}/{name}"), None)
+        }
+    }
+}
+
 impl TestApp {
     pub async fn spawn(backend: Backend) -> TestApp {
         Self::spawn_with(backend, |_| {}).await
@@ -119,30 +150,18 @@ impl TestApp {
 
     /// Starts a gateway on a new database, after `adjust` changed its configuration.
     pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut ServeConfig)) -> TestApp {
-        let (database_url, dir) = match backend {
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().expect("temporary folder");
-                let url = format!(
-                    "sqlite://{}?mode=rwc",
-                    dir.path().join("tenantgate.db").display()
-                );
-                (url, Some(std::sync::Arc::new(dir)))
-            }
-            Backend::Postgres => {
-                let admin_url = postgres_admin_url();
-                let admin = connect_admin(&admin_url).await;
-                let name = format!("tg_test_{}", uuid::Uuid::now_v7().simple());
-                admin
-                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
-                    .await
-                    .expect("create the test database");
-                admin.close().await.ok();
-                let base = admin_url
-                    .rsplit_once('/')
-                    .map_or(admin_url.as_str(), |(base, _)| base);
-                (format!("{base}/{name}"), None)
-            }
-        };
+        let (database_url, dir) = fresh_database(backend).await;
+        Self::spawn_at(backend, database_url, dir, adjust).await
+    }
+
+    /// Starts a gateway on `database_url` (kept alive with `dir`, for SQLite), after
+    /// `adjust` changed its configuration.
+    pub async fn spawn_at(
+        backend: Backend,
+        database_url: String,
+        dir: Option<std::sync::Arc<tempfile::TempDir>>,
+        adjust: impl FnOnce(&mut ServeConfig),
+    ) -> TestApp {
         let mut config = ServeConfig::with_database(database_url.clone());
         config.listen = "127.0.0.1:0".parse().expect("address");
         config.master_key = Some(

@@ -14,6 +14,7 @@ mod cli;
 mod contacts;
 mod conversations;
 mod events;
+mod faults;
 mod http;
 mod invitations;
 mod isolation;
