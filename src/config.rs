@@ -310,6 +310,15 @@ pub struct ApiKeyConfig {
         default_value_t = 10_000
     )]
     pub api_key_cache_capacity: u64,
+    /// Well-formed API keys that match nothing one client address may present per
+    /// minute; past that its unknown keys get `RATE_LIMITED` (for up to a minute)
+    /// instead of look-ups, while keys already verified keep working.
+    #[arg(
+        long,
+        env = "TENANTGATE_API_KEY_REFUSALS_PER_ADDRESS",
+        default_value_t = 30
+    )]
+    pub api_key_refusals_per_address: u32,
     /// Seconds between writes of the keys' `lastUsedAt` (collected in memory meanwhile).
     #[arg(
         long,
@@ -343,6 +352,7 @@ impl Default for ApiKeyConfig {
             organization_burst: 400,
             api_key_cache_ttl_secs: None,
             api_key_cache_capacity: 10_000,
+            api_key_refusals_per_address: 30,
             api_key_usage_flush_secs: 10,
             api_key_rotation_grace_secs: 0,
             api_key_introspection: false,

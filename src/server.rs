@@ -135,6 +135,7 @@ impl Application {
                         .unwrap_or(if db.is_postgres() { 60 } else { 5 }),
                 ),
                 cache_capacity: config.api_keys.api_key_cache_capacity,
+                refusals_per_address_per_minute: config.api_keys.api_key_refusals_per_address,
                 per_key: (config.api_keys.api_key_rate, config.api_keys.api_key_burst),
                 per_organization: (
                     config.api_keys.organization_rate,

@@ -223,16 +223,32 @@ pub struct ApiKeySettings {
     /// How long a verified (or refused) key is trusted without a look-up.
     pub cache_ttl: Duration,
     pub cache_capacity: u64,
+    /// Refused well-formed keys one client address may present per minute before its
+    /// look-ups stop for a while.
+    pub refusals_per_address_per_minute: u32,
     /// Requests per second per key, and the burst a key may spend at once.
     pub per_key: (u32, u32),
     /// Requests per second per organization over all its keys, and the burst.
     pub per_organization: (u32, u32),
 }
 
+/// Refused keys and held-back addresses kept at most.
+const REFUSALS_KEPT: u64 = 10_000;
+
 /// Verifies keys (with a bounded cache), counts their use and limits their rate.
 pub struct ApiKeys {
     db: Database,
-    cache: moka::future::Cache<KeyHash, Option<CachedKey>>,
+    /// Keys that exist. Refusals are kept apart (below), so forged keys cannot push
+    /// partners' keys out of this cache.
+    cache: moka::future::Cache<KeyHash, CachedKey>,
+    /// Well-formed keys that matched nothing, for the same time: a forged key presented
+    /// again costs no look-up.
+    refused: moka::future::Cache<KeyHash, ()>,
+    /// Refused keys per client address; past the quota the address is held back.
+    refusals: DefaultKeyedRateLimiter<String>,
+    /// Addresses whose refusals ran out, until when: they get `RATE_LIMITED` instead of
+    /// look-ups (keys already cached still work).
+    held_back: moka::future::Cache<String, std::time::Instant>,
     /// Moves on every invalidation, so a look-up that raced one is not cached.
     generation: AtomicU64,
     used: Mutex<HashMap<Uuid, ApiKeyUse>>,
@@ -255,6 +271,18 @@ impl ApiKeys {
                 .max_capacity(settings.cache_capacity)
                 .time_to_live(settings.cache_ttl)
                 .build(),
+            refused: moka::future::Cache::builder()
+                .max_capacity(REFUSALS_KEPT)
+                .time_to_live(settings.cache_ttl)
+                .build(),
+            refusals: RateLimiter::keyed(Quota::per_minute(
+                NonZeroU32::new(settings.refusals_per_address_per_minute.max(1))
+                    .unwrap_or(NonZeroU32::MIN),
+            )),
+            held_back: moka::future::Cache::builder()
+                .max_capacity(REFUSALS_KEPT)
+                .time_to_live(Duration::from_secs(60))
+                .build(),
             generation: AtomicU64::new(0),
             used: Mutex::new(HashMap::new()),
             per_key: RateLimiter::keyed(quota(settings.per_key.0, settings.per_key.1)),
@@ -268,28 +296,38 @@ impl ApiKeys {
 
     /// The principal of a presented key, or why it is refused (always [`REFUSED`]).
     /// A warm key makes no SQL; a cold one one look-up, shared by concurrent requests.
-    pub async fn verify(&self, presented: &str) -> Result<KeyPrincipal, AppError> {
+    /// `address` is the client's: one that keeps presenting well-formed keys that match
+    /// nothing gets `RATE_LIMITED` for a while instead of more look-ups.
+    pub async fn verify(
+        &self,
+        presented: &str,
+        address: Option<&str>,
+    ) -> Result<KeyPrincipal, AppError> {
         let refused = || AppError::unauthenticated(REFUSED);
         let Some(key) = parse(presented.trim()) else {
             return Err(refused());
         };
-        let generation = self.generation.load(Ordering::Acquire);
-        let db = self.db.clone();
-        let cached = self
-            .cache
-            .try_get_with(key.hash, async move {
-                db.find_api_key(key.organization_id, &key.hash)
-                    .await
-                    .map(|found| found.map(|record| cached(record, key.hash)))
-            })
-            .await
-            .map_err(|error| AppError::internal(anyhow::anyhow!("API key look-up: {error}")))?;
-        if self.generation.load(Ordering::Acquire) != generation {
-            // An invalidation raced this look-up: do not keep what it read.
-            self.cache.invalidate(&key.hash).await;
-        }
-        let Some(found) = cached else {
-            return Err(refused());
+        let found = match self.cache.get(&key.hash).await {
+            Some(found) => found,
+            None => {
+                if let Some(address) = address
+                    && let Some(until) = self.held_back.get(address).await
+                {
+                    let wait = until.saturating_duration_since(std::time::Instant::now());
+                    if !wait.is_zero() {
+                        return Err(AppError::RateLimited {
+                            retry_after: wait.max(Duration::from_secs(1)),
+                        });
+                    }
+                }
+                match self.look_up(&key).await? {
+                    Some(found) => found,
+                    None => {
+                        self.note_refusal(address).await;
+                        return Err(refused());
+                    }
+                }
+            }
         };
         use subtle::ConstantTimeEq;
         let matches: bool = found.hash.ct_eq(&key.hash).into();
@@ -301,6 +339,62 @@ impl ApiKeys {
         }
         self.note_use(&found.principal);
         Ok(found.principal)
+    }
+
+    /// The key behind `key`'s hash, read once for concurrent callers; a miss is
+    /// remembered in the refusal cache, never in the main one.
+    async fn look_up(&self, key: &WellFormed) -> Result<Option<CachedKey>, AppError> {
+        if self.refused.contains_key(&key.hash) {
+            return Ok(None);
+        }
+        let generation = self.generation.load(Ordering::Acquire);
+        let db = self.db.clone();
+        let (organization_id, hash) = (key.organization_id, key.hash);
+        let looked_up = self
+            .cache
+            .try_get_with(hash, async move {
+                match db.find_api_key(organization_id, &hash).await {
+                    Ok(Some(record)) => Ok(cached(record, hash)),
+                    Ok(None) => Err(None),
+                    Err(error) => Err(Some(error)),
+                }
+            })
+            .await;
+        if self.generation.load(Ordering::Acquire) != generation {
+            // An invalidation raced this look-up: do not keep what it read.
+            self.cache.invalidate(&hash).await;
+            self.refused.invalidate(&hash).await;
+        }
+        match looked_up {
+            Ok(found) => Ok(Some(found)),
+            Err(missing) => match missing.as_ref() {
+                None => {
+                    self.refused.insert(hash, ()).await;
+                    Ok(None)
+                }
+                Some(error @ AppError::Unavailable { .. }) => Err(AppError::Unavailable {
+                    outcome_unknown: false,
+                    source: anyhow::anyhow!("API key look-up: {error}"),
+                }),
+                Some(error) => Err(AppError::internal(anyhow::anyhow!(
+                    "API key look-up: {error}"
+                ))),
+            },
+        }
+    }
+
+    /// Counts a refused well-formed key against its client address; an address out of
+    /// refusals is held back until its bucket refills.
+    async fn note_refusal(&self, address: Option<&str>) {
+        let Some(address) = address else {
+            return;
+        };
+        if let Err(not_until) = self.refusals.check_key(&address.to_owned()) {
+            let wait = not_until.wait_time_from(self.clock.now());
+            self.held_back
+                .insert(address.to_owned(), std::time::Instant::now() + wait)
+                .await;
+        }
     }
 
     fn note_use(&self, principal: &KeyPrincipal) {
@@ -335,6 +429,7 @@ impl ApiKeys {
         self.generation.fetch_add(1, Ordering::AcqRel);
         for hash in hashes {
             self.cache.invalidate(hash).await;
+            self.refused.invalidate(hash).await;
         }
     }
 
@@ -343,6 +438,7 @@ impl ApiKeys {
     pub fn invalidate_all(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.cache.invalidate_all();
+        self.refused.invalidate_all();
     }
 
     /// Writes the keys' `lastUsedAt` collected since the last call, in one batch per
@@ -358,8 +454,8 @@ impl ApiKeys {
         self.db.record_api_key_use(batch).await
     }
 
-    /// How many keys (and refusals) the cache holds (after its pending housekeeping, so
-    /// the count is current).
+    /// How many keys the cache holds (after its pending housekeeping, so the count is
+    /// current); refusals are kept apart.
     pub async fn cached(&self) -> u64 {
         self.cache.run_pending_tasks().await;
         self.cache.entry_count()
@@ -369,6 +465,8 @@ impl ApiKeys {
     pub fn shrink(&self) {
         self.per_key.retain_recent();
         self.per_organization.retain_recent();
+        self.refusals.retain_recent();
+        self.refusals.shrink_to_fit();
         self.per_key.shrink_to_fit();
         self.per_organization.shrink_to_fit();
     }

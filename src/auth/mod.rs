@@ -95,13 +95,15 @@ impl SystemSecret {
 }
 
 /// Reads the credential headers of a request. Fails only when a key could not be
-/// looked up (the database is unavailable); a refused credential makes the request
-/// anonymous, remembering why.
+/// looked up (the database is unavailable) or `address` presented too many keys that
+/// match nothing (`RATE_LIMITED`); a refused credential makes the request anonymous,
+/// remembering why.
 pub async fn authenticate(
     headers: &http::HeaderMap,
     tokens: &tokens::TokenService,
     system: Option<&SystemSecret>,
     api_keys: &api_keys::ApiKeys,
+    address: Option<&str>,
 ) -> Result<Principal, AppError> {
     let rejected = |reason: &str| Principal::Anonymous {
         rejected: Some(reason.to_owned()),
@@ -116,7 +118,7 @@ pub async fn authenticate(
         let Ok(key) = key.to_str() else {
             return Ok(rejected(api_keys::REFUSED));
         };
-        return match api_keys.verify(key).await {
+        return match api_keys.verify(key, address).await {
             Ok(principal) => Ok(Principal::ApiKey(principal)),
             Err(AppError::Unauthenticated(reason)) => Ok(rejected(&reason)),
             Err(error) => Err(error),

@@ -269,11 +269,13 @@ async fn run(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
+    let address = client_address(headers, peer, state.trusted_proxy_hops);
     let principal = match auth::authenticate(
         headers,
         &state.tokens,
         state.system_secret.as_ref(),
         &state.api_keys,
+        Some(&address),
     )
     .await
     {
@@ -288,6 +290,11 @@ async fn run(
         Err(error) => {
             let status = match error {
                 AppError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+                AppError::RateLimited { .. } => {
+                    state.metrics.key_verified(false);
+                    state.metrics.rate_limited();
+                    StatusCode::TOO_MANY_REQUESTS
+                }
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             };
             let outcome = failure(error, &request_id);
@@ -310,7 +317,7 @@ async fn run(
             .map_or(OrganizationChoice::Malformed, OrganizationChoice::Named),
     };
     let client = ClientInfo {
-        ip: Some(client_address(headers, peer, state.trusted_proxy_hops)),
+        ip: Some(address),
         user_agent: headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())

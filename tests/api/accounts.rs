@@ -358,22 +358,6 @@ async fn behind_a_trusted_proxy_each_client_address_is_throttled_on_its_own_post
     behind_a_trusted_proxy_each_client_address_is_throttled_on_its_own(Backend::Postgres).await;
 }
 
-/// A counter of `/metrics`.
-async fn metric(app: &TestApp, name: &str) -> u64 {
-    let page = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("page");
-    page.lines()
-        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in {page}"))
-}
-
 /// argon2 runs before a mutation's transaction on every path that hashes or checks a
 /// password, so a flood of them never holds a connection or SQLite's writer turn; the
 /// answers are what they were.
@@ -453,7 +437,7 @@ async fn password_work_is_done_before_the_transaction(backend: Backend) {
     .ok();
     log_in(&app, &bob, "bob's new password", false).await.ok();
 
-    assert_eq!(metric(&app, LATE).await, 0);
+    assert_eq!(app.metric(LATE).await, 0);
 }
 
 #[tokio::test]

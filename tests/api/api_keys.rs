@@ -836,3 +836,71 @@ async fn metrics_count_without_naming_anyone() {
         assert!(!page.contains(private), "the page names {private}");
     }
 }
+
+/// The SQL statements one refused request with `key` costs.
+async fn refusal_cost(app: &TestApp, key: &str) -> u64 {
+    let before = app.statements.executed();
+    assert_refused(&contact_count(app, key).await, key);
+    app.statements.executed() - before
+}
+
+/// Forged keys (well formed: the checksum is public) cost one look-up each, stay out of
+/// the key cache, and an address that keeps presenting them is held back, while a
+/// partner's key that is already verified keeps working from there.
+async fn forged_keys_are_remembered_apart_and_throttled_per_address(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |config| {
+        config.api_keys.api_key_refusals_per_address = 5;
+    })
+    .await;
+    let owner = app.sign_up("ann", "acme").await;
+    let (_, key) = app.create_api_key(&owner, "k", &["CONTACTS_READ"]).await;
+    contact_count(&app, &key).await.ok();
+    let cached = app.metric("tenantgate_api_key_cache_entries").await;
+    let organization: uuid::Uuid = owner.organization_id.parse().expect("id");
+    let forge = || tenantgate::auth::api_keys::generate(organization).secret;
+
+    // What a refused request costs without any key look-up (a malformed key is refused
+    // by its checksum alone).
+    let baseline = refusal_cost(&app, "tg_live_nonsense").await;
+    let forged = forge();
+    assert!(
+        refusal_cost(&app, &forged).await > baseline,
+        "a new forged key is looked up"
+    );
+    assert_eq!(
+        refusal_cost(&app, &forged).await,
+        baseline,
+        "a refusal is remembered: presenting the key again costs no look-up"
+    );
+    for _ in 0..4 {
+        assert_refused(&contact_count(&app, &forge()).await, "another forged key");
+    }
+    let held = contact_count(&app, &forge()).await;
+    assert_eq!(held.status, 429, "{}", held.body);
+    assert_eq!(held.code(), Some("RATE_LIMITED"));
+    let before = app.statements.executed();
+    let held = contact_count(&app, &forge()).await;
+    assert_eq!(held.code(), Some("RATE_LIMITED"));
+    assert_eq!(
+        app.statements.executed(),
+        before,
+        "held back: answered before any statement"
+    );
+    // The partner's verified key still works from the same address.
+    contact_count(&app, &key).await.ok();
+    assert_eq!(
+        app.metric("tenantgate_api_key_cache_entries").await,
+        cached,
+        "refusals never enter the key cache"
+    );
+}
+
+#[tokio::test]
+async fn forged_keys_are_remembered_apart_and_throttled_per_address_sqlite() {
+    forged_keys_are_remembered_apart_and_throttled_per_address(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn forged_keys_are_remembered_apart_and_throttled_per_address_postgres() {
+    forged_keys_are_remembered_apart_and_throttled_per_address(Backend::Postgres).await;
+}

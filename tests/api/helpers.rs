@@ -306,6 +306,22 @@ impl TestApp {
         row.try_get_by_index::<i64>(0).expect("a number")
     }
 
+    /// A sample of `/metrics` that carries no labels.
+    pub async fn metric(&self, name: &str) -> u64 {
+        let page = self
+            .client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("page");
+        page.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {page}"))
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
     }
