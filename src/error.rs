@@ -28,6 +28,10 @@ pub enum AppError {
     /// The query exceeds a limit (depth, complexity, aliases, directives, nesting).
     #[error("{0}")]
     QueryTooComplex(String),
+    /// The answer would be larger than the response cap, or carried more errors than the
+    /// error cap (then this error says how many were left out).
+    #[error("{0}")]
+    ResponseTooLarge(String),
     /// Anything the client cannot fix. The detail is logged, never sent.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -44,6 +48,7 @@ impl AppError {
             AppError::Conflict { .. } => "CONFLICT",
             AppError::RateLimited { .. } => "RATE_LIMITED",
             AppError::QueryTooComplex(_) => "QUERY_TOO_COMPLEX",
+            AppError::ResponseTooLarge(_) => "RESPONSE_TOO_LARGE",
             AppError::Internal(_) => "INTERNAL",
         }
     }
