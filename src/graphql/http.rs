@@ -474,7 +474,7 @@ async fn execute(
             call.request_id,
         );
     };
-    let schema_size = match introspection.size(&state.schema).await {
+    let schema_size = match introspection.size().await {
         Ok(size) => size,
         Err(error) => return failure(error, call.request_id),
     };

@@ -5,11 +5,11 @@
 
 use std::sync::Arc;
 
-use async_graphql::Variables;
+use async_graphql::{EmptySubscription, Schema, Variables};
 use tokio::sync::OnceCell;
 
-use super::AppSchema;
 use super::limits::{SCHEMA_SIZE_QUERY, SchemaSize};
+use super::{MutationRoot, QueryRoot};
 use crate::auth::Principal;
 use crate::error::AppError;
 
@@ -77,10 +77,18 @@ impl Default for Introspection {
 }
 
 impl Introspection {
-    /// The schema's size, read once by introspecting it with everything visible.
-    pub async fn size(&self, schema: &AppSchema) -> Result<SchemaSize, AppError> {
+    /// The schema's size, read once by introspecting it with everything visible. It asks
+    /// a schema of its own, without the configured limits, so that no setting of them can
+    /// keep it from answering.
+    pub async fn size(&self) -> Result<SchemaSize, AppError> {
         self.size
             .get_or_try_init(|| async {
+                let schema = Schema::build(
+                    QueryRoot::default(),
+                    MutationRoot::default(),
+                    EmptySubscription,
+                )
+                .finish();
                 let response = schema.execute(SCHEMA_SIZE_QUERY).await;
                 if !response.errors.is_empty() {
                     return Err(AppError::internal(anyhow::anyhow!(

@@ -570,3 +570,24 @@ async fn errors_are_capped_with_a_count_of_the_rest_sqlite() {
 async fn errors_are_capped_with_a_count_of_the_rest_postgres() {
     errors_are_capped_with_a_count_of_the_rest(Backend::Postgres).await;
 }
+
+/// The schema's size is read apart from the configured limits: however low they are set,
+/// requests are judged by them rather than failing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_low_complexity_limit_refuses_introspection_and_nothing_else() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |config| {
+        config.limits.max_complexity = 10;
+        config.limits.anonymous_introspection = true;
+    })
+    .await;
+    post(&app, json!({ "query": "{ __typename }" })).await.ok();
+    post(
+        &app,
+        json!({ "query": "{ __type(name: \"Contact\") { name } }" }),
+    )
+    .await
+    .ok();
+    post(&app, json!({ "query": "{ __schema { types { name } } }" }))
+        .await
+        .expect_code("QUERY_TOO_COMPLEX");
+}
