@@ -252,15 +252,35 @@ pub struct QueryLimits {
     /// Deepest nesting inside `__schema`/`__type` (the standard introspection query needs ~14).
     #[arg(long, env = "TENANTGATE_MAX_INTROSPECTION_DEPTH", default_value_t = 20)]
     pub max_introspection_depth: usize,
-    /// Largest query complexity (each field counts 1; lists count `first` times their items).
+    /// Largest query complexity (each field counts 1; lists count `first` times their items;
+    /// `__schema`/`__type` count the schema elements they can list). The operations of a
+    /// batch share it.
     #[arg(long, env = "TENANTGATE_MAX_COMPLEXITY", default_value_t = 2000)]
     pub max_complexity: usize,
-    /// Most aliases in one operation.
+    /// Most aliases in one operation (or in all the operations of a batch together).
     #[arg(long, env = "TENANTGATE_MAX_ALIASES", default_value_t = 50)]
     pub max_aliases: usize,
-    /// Most directives in one operation.
+    /// Most directives in one operation (or in all the operations of a batch together).
     #[arg(long, env = "TENANTGATE_MAX_DIRECTIVES", default_value_t = 50)]
     pub max_directives: usize,
+    /// Largest answer in bytes of serialized JSON (a batch's answers together); an
+    /// operation whose answer would pass it answers `RESPONSE_TOO_LARGE` instead (and a
+    /// mutation is rolled back).
+    #[arg(long, env = "TENANTGATE_MAX_RESPONSE_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub max_response_bytes: usize,
+    /// Most errors in one operation's answer; the rest are replaced by one error saying
+    /// how many were left out.
+    #[arg(long, env = "TENANTGATE_MAX_ERRORS", default_value_t = 100)]
+    pub max_errors: usize,
+    /// Let callers that are not signed in run introspection queries (`__schema`,
+    /// `__type`). Off: they read the published schema (`schema.graphql`, or `tenantgate
+    /// schema`) instead.
+    #[arg(
+        long,
+        env = "TENANTGATE_ANONYMOUS_INTROSPECTION",
+        default_value_t = false
+    )]
+    pub anonymous_introspection: bool,
     /// Most operations in one batched request.
     #[arg(long, env = "TENANTGATE_MAX_BATCH", default_value_t = 10)]
     pub max_batch: usize,
@@ -277,6 +297,9 @@ impl Default for QueryLimits {
             max_complexity: 2000,
             max_aliases: 50,
             max_directives: 50,
+            max_response_bytes: 4 * 1024 * 1024,
+            max_errors: 100,
+            anonymous_introspection: false,
             max_batch: 10,
             max_parser_depth: 32,
         }

@@ -42,6 +42,10 @@ pub enum AppError {
         #[source]
         source: anyhow::Error,
     },
+    /// The answer would be larger than the response cap, or carried more errors than the
+    /// error cap (then this error says how many were left out).
+    #[error("{0}")]
+    ResponseTooLarge(String),
     /// Anything the client cannot fix. The detail is logged, never sent.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -59,6 +63,7 @@ impl AppError {
             AppError::RateLimited { .. } => "RATE_LIMITED",
             AppError::QueryTooComplex(_) => "QUERY_TOO_COMPLEX",
             AppError::Unavailable { .. } => "UNAVAILABLE",
+            AppError::ResponseTooLarge(_) => "RESPONSE_TOO_LARGE",
             AppError::Internal(_) => "INTERNAL",
         }
     }

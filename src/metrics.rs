@@ -16,6 +16,9 @@ pub struct Metrics {
     keys_refused: AtomicU64,
     /// Operations refused by an API key's or organization's rate limit.
     rate_limited: AtomicU64,
+    /// Introspection answers taken from the cache, and computed.
+    introspection_cached: AtomicU64,
+    introspection_computed: AtomicU64,
 }
 
 /// What is read at scrape time.
@@ -48,6 +51,15 @@ impl Metrics {
 
     pub fn rate_limited(&self) {
         self.rate_limited.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn introspection_answered(&self, from_cache: bool) {
+        let counter = if from_cache {
+            &self.introspection_cached
+        } else {
+            &self.introspection_computed
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The exposition page.
@@ -83,6 +95,19 @@ impl Metrics {
             "counter",
             "Operations refused by API key and organization rate limits.",
             &[(String::new(), read(&self.rate_limited))],
+        );
+        family(
+            &mut page,
+            "tenantgate_introspection_answers_total",
+            "counter",
+            "Introspection-only answers, from the cache or computed (and then cached).",
+            &[
+                ("source=\"cache\"".into(), read(&self.introspection_cached)),
+                (
+                    "source=\"computed\"".into(),
+                    read(&self.introspection_computed),
+                ),
+            ],
         );
         family(
             &mut page,
@@ -150,6 +175,9 @@ mod tests {
         metrics.key_verified(true);
         metrics.key_verified(false);
         metrics.rate_limited();
+        metrics.introspection_answered(true);
+        metrics.introspection_answered(true);
+        metrics.introspection_answered(false);
         let page = metrics.render(&Gauges {
             sql_statements: 7,
             api_key_cache_entries: 1,
@@ -163,6 +191,8 @@ mod tests {
         assert!(page.contains("tenantgate_api_key_verifications_total{result=\"refused\"} 1\n"));
         assert!(page.contains("tenantgate_rate_limited_total 1\n"));
         assert!(page.contains("tenantgate_sql_statements_total 7\n"));
+        assert!(page.contains("tenantgate_introspection_answers_total{source=\"cache\"} 2\n"));
+        assert!(page.contains("tenantgate_introspection_answers_total{source=\"computed\"} 1\n"));
         assert!(page.contains("tenantgate_db_connections{state=\"idle\"} 2\n"));
     }
 }

@@ -799,6 +799,27 @@ pub mod visible {
         key(ctx).is_none_or(|actor| holds(&actor, permission))
     }
 
+    /// What decides which fields a principal's introspection shows: nothing for people,
+    /// anonymous callers and the system principal (they see every field); the scopes for
+    /// an API key. Two principals of one audience get the same introspection answers, so
+    /// these answers are cached by it (`graphql::introspection`): whatever the functions
+    /// below come to read of the principal must be part of it.
+    #[derive(Clone, Debug, Hash, PartialEq, Eq)]
+    pub enum Audience {
+        Everything,
+        /// An API key's scopes, as stored.
+        Scopes(String),
+    }
+
+    pub fn audience(principal: &Principal) -> Audience {
+        match principal {
+            Principal::ApiKey(key) => Audience::Scopes(key.scopes.to_stored()),
+            Principal::User(_) | Principal::Anonymous { .. } | Principal::System => {
+                Audience::Everything
+            }
+        }
+    }
+
     /// Fields no API key may use: people's accounts, sign-in, the system principal's jobs.
     pub fn not_keys(ctx: &Context<'_>) -> bool {
         key(ctx).is_none()

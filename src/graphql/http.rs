@@ -15,6 +15,7 @@ use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::introspection::{self, Introspection};
 use super::limits;
 use crate::auth::{self, Principal};
 use crate::error::AppError;
@@ -324,6 +325,12 @@ async fn run(
             .map(str::to_owned),
     };
 
+    let call = Call {
+        state,
+        method,
+        request_id: &request_id,
+        budget: Arc::new(limits::Budget::new(&state.limits, batched)),
+    };
     let mut outcomes = Vec::with_capacity(operations.len());
     for operation in operations {
         if let Principal::ApiKey(key) = &principal
@@ -337,13 +344,11 @@ async fn run(
             continue;
         }
         let outcome = execute(
-            state,
+            &call,
             operation,
-            method,
             principal.clone(),
             choice.clone(),
             client.clone(),
-            &request_id,
         )
         .await;
         if outcome.method_not_allowed {
@@ -439,15 +444,29 @@ fn malformed(error: AppError) -> Outcome {
     }
 }
 
-async fn execute(
-    state: &AppState,
-    operation: RawOperation,
+/// What the operations of one request share.
+struct Call<'a> {
+    state: &'a AppState,
     method: Method,
+    request_id: &'a str,
+    /// The limits all of the request's operations count against together.
+    budget: Arc<limits::Budget>,
+}
+
+/// Where introspection is answered from for an operation that selects only introspection.
+struct Cached<'a> {
+    introspection: &'a Introspection,
+    key: introspection::Key,
+}
+
+async fn execute(
+    call: &Call<'_>,
+    operation: RawOperation,
     principal: Principal,
     choice: OrganizationChoice,
     client: ClientInfo,
-    request_id: &str,
 ) -> Outcome {
+    let state = call.state;
     let query = match operation.query {
         Some(serde_json::Value::String(query)) => query,
         _ => return malformed(AppError::invalid("query", "must be a string")),
@@ -471,12 +490,22 @@ async fn execute(
     if let Err(error) = limits::check_nesting(&query, state.limits.max_parser_depth) {
         return request_error(error);
     }
-    let mut request = async_graphql::Request::new(query).variables(variables);
+    let Some(introspection) = state.schema.data::<Arc<Introspection>>() else {
+        return failure(
+            AppError::internal(anyhow::anyhow!("the schema has no introspection state")),
+            call.request_id,
+        );
+    };
+    let schema_size = match introspection.size().await {
+        Ok(size) => size,
+        Err(error) => return failure(error, call.request_id),
+    };
+    let mut request = async_graphql::Request::new(query.clone()).variables(variables.clone());
     if let Some(name) = &operation_name {
         request = request.operation_name(name.clone());
     }
     let variables = request.variables.clone();
-    let (kind, root_fields, planned) = {
+    let (kind, root_fields, shape, planned) = {
         let document = match request.parsed_query() {
             Ok(document) => document,
             Err(error) => {
@@ -490,17 +519,17 @@ async fn execute(
             Ok(selected) => selected,
             Err(error) => return request_error(error),
         };
-        let shape = match limits::check_operation(document, selected, &state.limits) {
+        let shape = match limits::check_operation(document, selected, &state.limits, &schema_size) {
             Ok(shape) => shape,
             Err(error) => return request_error(error),
         };
         if shape.introspects
-            && matches!(principal, Principal::ApiKey(_))
-            && !state.api_key_introspection
+            && let Err(error) = may_introspect(state, &principal)
         {
-            return request_error(AppError::forbidden(
-                "introspection is off for API keys: read the published schema instead",
-            ));
+            return request_error(error);
+        }
+        if let Err(error) = call.budget.admit(&shape) {
+            return request_error(error);
         }
         let kind = if limits::is_mutation(selected) {
             OperationKind::Mutation
@@ -514,10 +543,11 @@ async fn execute(
         (
             kind,
             root_fields(selected, kind, &state.nullable_root_fields),
+            shape,
             planned,
         )
     };
-    if kind == OperationKind::Mutation && method == Method::Get {
+    if kind == OperationKind::Mutation && call.method == Method::Get {
         return Outcome {
             method_not_allowed: true,
             ..Outcome::new(serde_json::Value::Null, true)
@@ -538,15 +568,54 @@ async fn execute(
     let context = match RequestContext::establish(&state.db, kind, principal, choice, client).await
     {
         Ok(context) => context.with_prepared(prepared),
-        Err(error) => return failure(error, request_id),
+        Err(error) => return failure(error, call.request_id),
     };
+    // The context may have found the caller anonymous after all (an ended session).
+    if shape.introspects
+        && let Err(error) = may_introspect(state, context.principal())
+    {
+        return match context.finish(false).await {
+            Ok(()) => request_error(error),
+            Err(error) => failure(error, call.request_id),
+        };
+    }
+    let cached = (shape.introspection_only && kind == OperationKind::Query).then(|| Cached {
+        introspection: introspection.as_ref(),
+        key: introspection::Key::new(
+            context.principal(),
+            &query,
+            operation_name.as_deref(),
+            &variables,
+        ),
+    });
+    if let Some(cached) = &cached
+        && let Some(answer) = cached.introspection.get(&cached.key).await
+    {
+        let charged = call
+            .budget
+            .charge_complexity(answer.complexity)
+            .and_then(|()| call.budget.charge_bytes(answer.bytes));
+        return match (context.finish(true).await, charged) {
+            (Err(error), _) => failure(error, call.request_id),
+            (Ok(()), Err(error)) => request_error(error),
+            (Ok(()), Ok(())) => {
+                state.metrics.introspection_answered(true);
+                Outcome::new(answer.body.as_ref().clone(), false)
+            }
+        };
+    }
+
     // The request's copy is dropped with the request, so the context (and with it the
     // transaction) has a single owner again when execution ends.
     if let Some(tenant) = context.bound_tenant() {
         request = request.data(super::loaders::loaders(tenant));
     }
     let context = Arc::new(context);
-    let mut response = state.schema.execute(request.data(context.clone())).await;
+    let complexity_before = call.budget.complexity_spent();
+    let mut response = state
+        .schema
+        .execute(request.data(context.clone()).data(call.budget.clone()))
+        .await;
     let Ok(context) = Arc::try_unwrap(context) else {
         return request_error(AppError::internal(anyhow::anyhow!(
             "the request context outlived its request"
@@ -554,33 +623,111 @@ async fn execute(
     };
 
     let failed = !response.errors.is_empty();
-    let commit = !(kind == OperationKind::Mutation && failed);
-    if let Err(error) = context.finish(commit).await {
-        let error = async_graphql::Error::from(error);
-        response =
-            async_graphql::Response::from_errors(vec![error.into_server_error(Default::default())]);
-    } else if !commit {
-        // All or nothing: whatever the earlier fields returned was rolled back.
-        response.data = Value::Null;
-    } else {
+    let mut commit = !(kind == OperationKind::Mutation && failed);
+    if commit {
         restore_null_root_fields(&mut response, &root_fields);
         restore_null_nested_fields(&mut response);
+    } else {
+        // All or nothing: whatever the earlier fields returned is rolled back.
+        response.data = Value::Null;
     }
-
     let failed_before_execution = response.data == Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());
     for error in &mut response.errors {
-        crate::error::annotate(error, request_id);
+        crate::error::annotate(error, call.request_id);
     }
+    cap_errors(&mut response.errors, state.limits.max_errors);
     let mut body = match serde_json::to_value(&response) {
         Ok(body) => body,
-        Err(error) => return request_error(AppError::internal(error)),
+        Err(error) => {
+            return match context.finish(false).await {
+                Ok(()) => request_error(AppError::internal(error)),
+                Err(error) => failure(error, call.request_id),
+            };
+        }
     };
     if failed_before_execution && let Some(object) = body.as_object_mut() {
         object.remove("data");
     }
+    // Measured before committing: a mutation whose answer cannot be sent is rolled back.
+    let bytes = serialized_len(&body);
+    let too_large = call.budget.charge_bytes(bytes).err();
+    if too_large.is_some() {
+        commit = false;
+    }
+    if let Err(error) = context.finish(commit).await {
+        return failure(error, call.request_id);
+    }
+    if let Some(error) = too_large {
+        return request_error(error);
+    }
+    if let Some(cached) = cached
+        && !failed
+    {
+        let answer = introspection::Answer {
+            body: Arc::new(body.clone()),
+            bytes,
+            complexity: call
+                .budget
+                .complexity_spent()
+                .saturating_sub(complexity_before),
+        };
+        cached.introspection.keep(cached.key, answer).await;
+        state.metrics.introspection_answered(false);
+    }
     Outcome::new(body, failed_before_execution)
+}
+
+/// Whether `principal` may run introspection queries at all.
+fn may_introspect(state: &AppState, principal: &Principal) -> Result<(), AppError> {
+    match principal {
+        Principal::ApiKey(_) if !state.api_key_introspection => Err(AppError::forbidden(
+            "introspection is off for API keys: read the published schema instead",
+        )),
+        Principal::Anonymous { .. } if !state.limits.anonymous_introspection => {
+            Err(AppError::unauthenticated(
+                "introspection is off for callers who are not signed in: read the published \
+                 schema (`schema.graphql`, also printed by `tenantgate schema`), or sign in \
+                 and send the access token",
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Keeps the first `max` errors and replaces the rest by one that says how many were
+/// left out.
+fn cap_errors(errors: &mut Vec<async_graphql::ServerError>, max: usize) {
+    if errors.len() <= max {
+        return;
+    }
+    let left_out = errors.len() - max;
+    errors.truncate(max);
+    let error = async_graphql::Error::from(AppError::ResponseTooLarge(format!(
+        "{left_out} more errors were left out of this answer (at most {max} are sent)"
+    )));
+    let mut error = error.into_server_error(Default::default());
+    crate::error::annotate(&mut error, "");
+    errors.push(error);
+}
+
+/// The length of `value` as JSON, without building the text.
+fn serialized_len(value: &serde_json::Value) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    // Writing a `Value` to a counter cannot fail.
+    let _ = serde_json::to_writer(&mut counter, value);
+    counter.0
 }
 
 /// The root fields an operation selects directly: response key (alias or name), and

@@ -5,6 +5,7 @@
 pub mod graphiql;
 pub mod guards;
 pub mod http;
+pub mod introspection;
 pub mod limits;
 pub mod loaders;
 pub mod pagination;
@@ -143,7 +144,10 @@ pub fn build_schema(limits: &QueryLimits, dev: bool, services: Option<Arc<Servic
     .limit_depth(limits.max_depth.max(limits.max_introspection_depth))
     .limit_complexity(limits.max_complexity)
     .limit_recursive_depth(limits.max_parser_depth)
-    .limit_directives(limits.max_directives);
+    .limit_directives(limits.max_directives)
+    // A batch's operations share one complexity budget (`limits::Budget`).
+    .extension(limits::SharedComplexity)
+    .data(Arc::new(introspection::Introspection::default()));
     if !dev {
         builder = builder.disable_suggestions();
     }
