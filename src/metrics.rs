@@ -28,6 +28,7 @@ pub struct Gauges {
     pub db_connections: u32,
     pub db_idle_connections: u32,
     pub password_work_in_transaction: u64,
+    pub password_resets_in_flight: u64,
 }
 
 impl Metrics {
@@ -143,6 +144,13 @@ impl Metrics {
             "Password hashes and checks done while a transaction was open (none prepared).",
             &[(String::new(), gauges.password_work_in_transaction)],
         );
+        family(
+            &mut page,
+            "tenantgate_password_resets_in_flight",
+            "gauge",
+            "Password reset requests answered and still being issued.",
+            &[(String::new(), gauges.password_resets_in_flight)],
+        );
         page
     }
 }
@@ -184,6 +192,7 @@ mod tests {
             db_connections: 3,
             db_idle_connections: 2,
             password_work_in_transaction: 0,
+            password_resets_in_flight: 0,
         });
         assert!(page.contains("tenantgate_http_responses_total{class=\"2xx\"} 2\n"));
         assert!(page.contains("tenantgate_http_responses_total{class=\"4xx\"} 1\n"));

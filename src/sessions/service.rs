@@ -391,6 +391,32 @@ pub async fn prepare_change_password(
     }
 }
 
+/// Password reset requests still being issued after their answer.
+static RESETS_IN_FLIGHT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Counts one reset being issued until it is dropped (at the end of its task, however
+/// that ends).
+struct ResetInFlight;
+
+impl ResetInFlight {
+    fn start() -> Self {
+        RESETS_IN_FLIGHT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        ResetInFlight
+    }
+}
+
+impl Drop for ResetInFlight {
+    fn drop(&mut self) {
+        RESETS_IN_FLIGHT.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// How many password reset requests this process is still issuing after answering them
+/// (for `/metrics`, and for tests that wait for the database to stand still).
+pub fn resets_in_flight() -> usize {
+    RESETS_IN_FLIGHT.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 const RESET_LIFETIME: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
 /// Answers at once; the look-up, the token and the email happen afterwards, on their
@@ -408,7 +434,9 @@ pub fn request_password_reset(
     let db = request.database();
     let mailer = services.mailer.clone();
     let link_base = services.app_link("reset-password", "");
+    let in_flight = ResetInFlight::start();
     tokio::spawn(async move {
+        let _in_flight = in_flight;
         let issued = match db
             .issue_password_reset(email.as_str(), RESET_LIFETIME)
             .await

@@ -261,6 +261,12 @@ impl Snapshots {
     /// call's late writes must not count against the next one, nor a call's own late
     /// writes go unseen.
     async fn settled(&self) -> Snapshot {
+        for _ in 0..400 {
+            if tenantgate::sessions::resets_in_flight() == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
         let mut last = self.take().await;
         for _ in 0..200 {
             tokio::time::sleep(std::time::Duration::from_millis(15)).await;
