@@ -25,8 +25,11 @@ import os
 import threading
 import uuid
 
+import graphql
 import requests
 import schemathesis
+from hypothesis import strategies as st
+from schemathesis.graphql import nodes
 
 URL = os.environ["FUZZ_GRAPHQL_URL"]
 PASSWORD = "fuzz password, long enough"
@@ -42,6 +45,36 @@ def _write_outcomes() -> None:
     if path:
         with open(path, "w") as out:
             json.dump(dict(OUTCOMES.most_common()), out)
+
+
+def _json_literals() -> st.SearchStrategy[graphql.ValueNode]:
+    """Any JSON value as a GraphQL literal (object keys are GraphQL names in literals)."""
+    leaves = st.one_of(
+        st.just(graphql.NullValueNode()),
+        st.booleans().map(nodes.Boolean),
+        st.integers().map(nodes.Int),
+        st.floats(allow_nan=False, allow_infinity=False).map(nodes.Float),
+        st.text(max_size=40).map(nodes.String),
+    )
+    names = st.from_regex(r"[_A-Za-z][_0-9A-Za-z]{0,15}", fullmatch=True)
+
+    def containers(children):
+        return st.one_of(
+            st.lists(children, max_size=5).map(nodes.List),
+            st.dictionaries(names, children, max_size=5).map(
+                lambda fields: nodes.Object([
+                    graphql.ObjectFieldNode(name=graphql.NameNode(value=key), value=value)
+                    for key, value in fields.items()
+                ])
+            ),
+        )
+
+    return st.recursive(leaves, containers, max_leaves=40)
+
+
+# schemathesis knows no `JSON` scalar and would leave every JSON argument (contact
+# attributes, event properties, channel credentials) out of the generated queries.
+schemathesis.graphql.scalar("JSON", _json_literals())
 
 
 def _post(query: str, variables: dict | None = None, token: str | None = None,
