@@ -142,7 +142,13 @@ impl CursorKey for EventCursor {
     fn decode(raw: &str) -> Option<Self> {
         let (micros, id) = raw.strip_prefix("e1:")?.split_once(':')?;
         Some(EventCursor {
-            occurred_at: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+            // Tracked times are within the years 1970 to 9999; beyond, PostgreSQL's range
+            // ends before chrono's.
+            occurred_at: crate::input::bounded_time(
+                "after",
+                DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+            )
+            .ok()?,
             id: Uuid::parse_str(id).ok()?,
         })
     }

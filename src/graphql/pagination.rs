@@ -80,6 +80,9 @@ pub fn page_request<K: CursorKey>(
                 .decode(raw.as_bytes())
                 .ok()
                 .and_then(|bytes| String::from_utf8(bytes).ok())
+                // A cursor is base64, so the control characters refused in every string
+                // of a request could hide in it (PostgreSQL fails on U+0000).
+                .filter(|text| super::text::is_text(text))
                 .and_then(|text| K::decode(&text))
                 .ok_or_else(|| AppError::invalid("after", "is not a valid cursor"))?,
         ),

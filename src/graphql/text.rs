@@ -22,6 +22,12 @@ fn refused(c: char) -> bool {
     c < ' ' && !matches!(c, '\t' | '\n' | '\r')
 }
 
+/// Whether `text` holds no refused control character: what any stored text satisfies, so
+/// also what a cursor, which carries stored text past the checks here, must satisfy.
+pub fn is_text(text: &str) -> bool {
+    !text.chars().any(refused)
+}
+
 fn check_str(path: &str, text: &str) -> Result<(), AppError> {
     if text.chars().any(refused) {
         return Err(AppError::invalid(

@@ -243,7 +243,10 @@ pub async fn sessions(
     // A person has a handful of sessions: page over the ordered list in memory.
     let all = request.global().live_sessions(user.user_id).await?;
     let total = all.len() as u64;
-    let start = page_request.after.as_ref().map_or(0, |c| c.0 + 1);
+    let start = page_request
+        .after
+        .as_ref()
+        .map_or(0, |c| c.0.saturating_add(1));
     let rows: Vec<(usize, crate::tenant::SessionRow)> = all
         .into_iter()
         .enumerate()

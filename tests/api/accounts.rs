@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
 use crate::helpers::{Account, Backend, TestApp};
@@ -65,6 +67,16 @@ on_both_databases! {
         me(&app, &ann.access_token).await.ok();
         let listed = app.as_user(&ann, SESSIONS, json!({})).await.ok();
         assert_eq!(listed["sessions"]["totalCount"], 1);
+    }
+
+    async fn a_sessions_cursor_at_the_end_of_the_numbers_is_an_empty_page(app) {
+        // `after` past the largest index: the page after it once overflowed (a panic, and a
+        // dropped connection) in debug builds, and wrapped to the first page in release.
+        let ann = app.sign_up("ann", "acme").await;
+        let last = URL_SAFE_NO_PAD.encode(format!("s1:{}", usize::MAX));
+        let page = app.as_user(&ann, "query($a: String) { sessions(after: $a) { totalCount edges { node { id } } } }", json!({ "a": last })).await.ok();
+        assert_eq!(page["sessions"]["totalCount"], 1);
+        assert_eq!(page["sessions"]["edges"], json!([]));
     }
 
     async fn nobody_sees_or_ends_another_users_sessions(app) {

@@ -2,6 +2,8 @@
 
 use std::collections::HashSet;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
 use crate::helpers::{Account, TestApp};
@@ -143,6 +145,13 @@ on_both_databases! {
         }
         app.as_user(&ann, PAGE, json!({ "first": 100 })).await.ok();
         let body = app.as_user(&ann, PAGE, json!({ "after": "garbage!" })).await.expect_code("BAD_USER_INPUT");
+        assert_eq!(body["errors"][0]["extensions"]["field"], "after");
+
+        // A cursor is base64, so it could carry the control characters refused in every
+        // other string (PostgreSQL answered U+0000 in a name cursor with an internal error).
+        let nul = URL_SAFE_NO_PAD.encode(format!("n1:{}:a\u{0}b", uuid::Uuid::nil()));
+        let body = app.as_user(&ann, PAGE, json!({ "first": 1, "after": nul, "order": { "field": "NAME" } }))
+            .await.expect_code("BAD_USER_INPUT");
         assert_eq!(body["errors"][0]["extensions"]["field"], "after");
     }
 

@@ -2,6 +2,8 @@
 //! first, filters, pages), other organizations' contacts, the retention setting and the
 //! `ENFORCE_RETENTION` job.
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use serde_json::{Value, json};
 
@@ -266,6 +268,10 @@ on_both_databases! {
         assert_eq!(bad(json!({ "first": 0 })).await, "first");
         assert_eq!(bad(json!({ "first": 101 })).await, "first");
         assert_eq!(bad(json!({ "after": "not-a-cursor" })).await, "after");
+        // A well-formed cursor whose time chrono accepts but PostgreSQL cannot store (the
+        // year -258000): refused like any invalid cursor, not an internal error.
+        let far_past = URL_SAFE_NO_PAD.encode(format!("e1:{}:{}", -8_210_266_876_799_999_999_i64, id(&e1)));
+        assert_eq!(bad(json!({ "after": far_past })).await, "after");
         assert_eq!(bad(json!({ "filter": { "contactId": "nope" } })).await, "filter.contactId");
     }
 }
