@@ -37,7 +37,10 @@ function request()
   local body = string.gsub(template, "{n}", id .. "x" .. counter)
   local headers = nil
   if #keys > 0 then
-    headers = { ["x-api-key"] = keys[(counter % #keys) + 1] }
+    headers = {
+      ["Content-Type"] = "application/json",
+      ["x-api-key"] = keys[(counter % #keys) + 1],
+    }
   end
   return wrk.format(nil, nil, headers, body)
 end

@@ -5,7 +5,8 @@
 //! other organization's writes wait behind a flood of anonymous sign-ups. So before the
 //! transaction, the HTTP layer runs each password mutation's *preparer* (a table below,
 //! one per field that takes a password) on a read-only context: it charges the throttle
-//! the resolver would charge, and when the throttle admits the attempt it hashes the new
+//! the resolver would charge and reads what it needs (the stored hash); then, with that
+//! context ended and only if the throttle admitted the attempt, it hashes the new
 //! password or verifies the given one against the stored hash. The resolver, inside the
 //! transaction, takes that work through [`PasswordWork`]; it still makes every decision
 //! (a verdict counts only against the stored hash it sees then), and does the work
@@ -18,12 +19,33 @@ use super::password::PasswordHasherPool;
 use crate::error::AppError;
 use crate::input::Password;
 
+/// Password work a preparer asked for, done once its read-only context has ended (so
+/// that no connection waits on argon2 either).
+enum Job {
+    Hash {
+        argument: &'static str,
+        password: String,
+    },
+    Verify {
+        argument: &'static str,
+        password: String,
+        stored: Option<String>,
+    },
+    /// A hash only when the check of `verified` (an earlier job) matched.
+    HashIfMatched {
+        argument: &'static str,
+        password: String,
+        verified: &'static str,
+    },
+}
+
 /// What a preparer did for one field of the mutation.
 #[derive(Default)]
 pub struct Prework {
     /// The throttle's answer, charged here on the resolver's behalf (`None`: this field
     /// charges none).
     throttle: Option<Result<(), AppError>>,
+    jobs: Vec<Job>,
     /// New password hashes, by the argument they hash (`password`, `newPassword`).
     hashes: HashMap<&'static str, String>,
     /// Given passwords checked against a stored hash (`None`: no account, checked
@@ -43,38 +65,88 @@ impl Prework {
         !matches!(self.throttle, Some(Err(_)))
     }
 
-    /// The verdict on `argument`, when it was checked.
-    pub fn verdict(&self, argument: &str) -> Option<bool> {
-        self.verdicts.get(argument).map(|(_, matches)| *matches)
+    fn then(mut self, job: Job) -> Self {
+        if self.admitted() {
+            self.jobs.push(job);
+        }
+        self
     }
 
-    pub async fn hash(
-        mut self,
-        passwords: &PasswordHasherPool,
+    /// Asks for a hash of `password`, the new value of `argument`.
+    pub fn hash(self, argument: &'static str, password: &Password) -> Self {
+        self.then(Job::Hash {
+            argument,
+            password: password.expose().to_owned(),
+        })
+    }
+
+    /// Asks for a check of `password` (given as `argument`) against `stored`.
+    pub fn verify(self, argument: &'static str, password: &str, stored: Option<String>) -> Self {
+        self.then(Job::Verify {
+            argument,
+            password: password.to_owned(),
+            stored,
+        })
+    }
+
+    /// Asks for a hash of `password` when the check of `verified` matches.
+    pub fn hash_if_matched(
+        self,
         argument: &'static str,
         password: &Password,
+        verified: &'static str,
     ) -> Self {
-        if self.admitted()
-            && let Ok(hash) = passwords.hash(password).await
-        {
-            self.hashes.insert(argument, hash);
-        }
-        self
+        self.then(Job::HashIfMatched {
+            argument,
+            password: password.expose().to_owned(),
+            verified,
+        })
     }
 
-    pub async fn verify(
-        mut self,
+    /// Does the work asked for, in order. Work that fails is left to the resolver.
+    pub async fn run(&mut self, passwords: &PasswordHasherPool) {
+        for job in std::mem::take(&mut self.jobs) {
+            match job {
+                Job::Verify {
+                    argument,
+                    password,
+                    stored,
+                } => {
+                    if let Ok(matches) = passwords.verify(&password, stored.as_deref()).await {
+                        self.verdicts.insert(argument, (stored, matches));
+                    }
+                }
+                Job::HashIfMatched {
+                    verified,
+                    argument,
+                    password,
+                } if self
+                    .verdicts
+                    .get(verified)
+                    .is_some_and(|(_, matches)| *matches) =>
+                {
+                    self.hash_now(passwords, argument, password).await;
+                }
+                Job::HashIfMatched { .. } => {}
+                Job::Hash { argument, password } => {
+                    self.hash_now(passwords, argument, password).await;
+                }
+            }
+        }
+    }
+
+    async fn hash_now(
+        &mut self,
         passwords: &PasswordHasherPool,
         argument: &'static str,
-        password: &str,
-        stored: Option<String>,
-    ) -> Self {
-        if self.admitted()
-            && let Ok(matches) = passwords.verify(password, stored.as_deref()).await
-        {
-            self.verdicts.insert(argument, (stored, matches));
+        password: String,
+    ) {
+        let Ok(password) = Password::parse(argument, password) else {
+            return;
+        };
+        if let Ok(hash) = passwords.hash(&password).await {
+            self.hashes.insert(argument, hash);
         }
-        self
     }
 }
 
@@ -180,6 +252,35 @@ impl<'a> PasswordWork<'a> {
 mod tests {
     use super::*;
 
+    async fn ran(mut work: Prework, passwords: &PasswordHasherPool) -> Prework {
+        work.run(passwords).await;
+        work
+    }
+
+    #[tokio::test]
+    async fn a_new_password_is_hashed_only_after_the_current_one_matched() {
+        let passwords = PasswordHasherPool::new(1).expect("pool");
+        let current = Password::parse("password", "correct horse battery".into()).expect("ok");
+        let new = Password::parse("newPassword", "a brand new password".into()).expect("ok");
+        let stored = passwords.hash(&current).await.expect("hash");
+        let wrong = ran(
+            Prework::default()
+                .verify("currentPassword", "wrong password", Some(stored.clone()))
+                .hash_if_matched("newPassword", &new, "currentPassword"),
+            &passwords,
+        )
+        .await;
+        assert!(wrong.hashes.is_empty());
+        let right = ran(
+            Prework::default()
+                .verify("currentPassword", "correct horse battery", Some(stored))
+                .hash_if_matched("newPassword", &new, "currentPassword"),
+            &passwords,
+        )
+        .await;
+        assert!(right.hashes.contains_key("newPassword"));
+    }
+
     #[tokio::test]
     async fn prepared_work_is_used_once_and_only_against_the_hash_it_saw() {
         let passwords = PasswordHasherPool::new(1).expect("pool");
@@ -188,17 +289,14 @@ mod tests {
         let prepared = Prepared::default();
         prepared.insert(
             "logIn".into(),
-            Prework::default()
-                .charged(Ok(()))
-                .verify(
-                    &passwords,
-                    "password",
-                    "correct horse battery",
-                    Some(stored.clone()),
-                )
-                .await
-                .hash(&passwords, "newPassword", &password)
-                .await,
+            ran(
+                Prework::default()
+                    .charged(Ok(()))
+                    .verify("password", "correct horse battery", Some(stored.clone()))
+                    .hash("newPassword", &password),
+                &passwords,
+            )
+            .await,
         );
 
         let mut work = PasswordWork::new(&prepared, "logIn", &passwords);
@@ -227,9 +325,11 @@ mod tests {
         let newer = passwords.hash(&password).await.expect("hash");
         prepared.insert(
             "again".into(),
-            Prework::default()
-                .verify(&passwords, "password", "wrong password", Some(stored))
-                .await,
+            ran(
+                Prework::default().verify("password", "wrong password", Some(stored)),
+                &passwords,
+            )
+            .await,
         );
         let mut again = PasswordWork::new(&prepared, "again", &passwords);
         assert!(
@@ -245,12 +345,15 @@ mod tests {
     async fn a_refused_charge_stops_the_work() {
         let passwords = PasswordHasherPool::new(1).expect("pool");
         let password = Password::parse("password", "correct horse battery".into()).expect("ok");
-        let work = Prework::default()
-            .charged(Err(AppError::RateLimited {
-                retry_after: std::time::Duration::from_secs(1),
-            }))
-            .hash(&passwords, "password", &password)
-            .await;
+        let work = ran(
+            Prework::default()
+                .charged(Err(AppError::RateLimited {
+                    retry_after: std::time::Duration::from_secs(1),
+                }))
+                .hash("password", &password),
+            &passwords,
+        )
+        .await;
         assert!(work.hashes.is_empty());
         let prepared = Prepared::default();
         prepared.insert("signUp".into(), work);

@@ -92,12 +92,12 @@ fn reset_password<'a>(
 
 fn accept_invitation<'a>(
     request: &'a RequestContext,
-    services: &'a Services,
+    _services: &'a Services,
     mut a: Arguments,
 ) -> Preparing<'a> {
     Box::pin(async move {
         match argument(&mut a, "input") {
-            Some(input) => invitations::service::prepare_accept(request, services, input).await,
+            Some(input) => invitations::service::prepare_accept(request, input).await,
             None => Ok(Prework::default()),
         }
     })
@@ -182,7 +182,8 @@ fn default_of(operation: &OperationDefinition, variable: &str) -> Option<ConstVa
         .cloned()
 }
 
-/// Runs the planned work on a read-only context of the caller. A preparer that fails
+/// Runs the planned preparers on a read-only context of the caller, then (that context
+/// ended) the password work they asked for. A preparer that fails
 /// (the database, say) leaves its field's work to the resolver.
 pub async fn prepare(
     db: &Database,
@@ -211,6 +212,7 @@ pub async fn prepare(
             return prepared;
         }
     };
+    let mut works = Vec::with_capacity(planned.len());
     for Planned {
         response_key,
         preparer,
@@ -218,12 +220,17 @@ pub async fn prepare(
     } in planned
     {
         match preparer(&context, services, arguments).await {
-            Ok(work) => prepared.insert(response_key, work),
+            Ok(work) => works.push((response_key, work)),
             Err(error) => tracing::debug!(%error, "password work left to the resolver"),
         }
     }
+    // argon2 runs with the context ended: no connection waits on it.
     if let Err(error) = context.finish(false).await {
         tracing::debug!(%error, "ending the read-only context of password work");
+    }
+    for (response_key, mut work) in works {
+        work.run(&services.passwords).await;
+        prepared.insert(response_key, work);
     }
     prepared
 }

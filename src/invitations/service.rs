@@ -334,7 +334,6 @@ pub async fn revoke_issued_by(
 /// hashed, when the token names a pending invitation and nobody is signed in.
 pub async fn prepare_accept(
     request: &RequestContext,
-    services: &Services,
     input: AcceptInvitationInput,
 ) -> AppResult<Prework> {
     let work = Prework::default();
@@ -364,7 +363,7 @@ pub async fn prepare_accept(
         None => false,
     };
     Ok(if creates_account {
-        work.hash(&services.passwords, "password", &password).await
+        work.hash("password", &password)
     } else {
         work
     })

@@ -109,9 +109,7 @@ pub async fn prepare_log_in(
         return Ok(work);
     }
     let (_, stored) = find_logging_in(request, &input).await?;
-    Ok(work
-        .verify(&services.passwords, "password", &input.password, stored)
-        .await)
+    Ok(work.verify("password", &input.password, stored))
 }
 
 /// Starts a session for a user who just proved who they are, and answers its tokens.
@@ -378,20 +376,11 @@ pub async fn prepare_change_password(
     let stored = global.password_hash(user.id).await?;
     let work = Prework::default()
         .charged(charge_change_password(request, services, &user))
-        .verify(
-            &services.passwords,
-            "currentPassword",
-            &input.current_password,
-            stored,
-        )
-        .await;
-    let verified = work.verdict("currentPassword") == Some(true);
-    match Password::parse("newPassword", input.new_password) {
-        Ok(new_password) if verified => Ok(work
-            .hash(&services.passwords, "newPassword", &new_password)
-            .await),
-        _ => Ok(work),
-    }
+        .verify("currentPassword", &input.current_password, stored);
+    Ok(match Password::parse("newPassword", input.new_password) {
+        Ok(new_password) => work.hash_if_matched("newPassword", &new_password, "currentPassword"),
+        Err(_) => work,
+    })
 }
 
 /// Password reset requests still being issued after their answer.
@@ -512,10 +501,7 @@ pub async fn prepare_reset_password(
 ) -> AppResult<Prework> {
     let work = Prework::default().charged(charge_reset_password(request, services));
     Ok(match Password::parse("newPassword", new_password) {
-        Ok(password) => {
-            work.hash(&services.passwords, "newPassword", &password)
-                .await
-        }
+        Ok(password) => work.hash("newPassword", &password),
         Err(_) => work,
     })
 }

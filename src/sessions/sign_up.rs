@@ -123,8 +123,7 @@ pub async fn prepare_sign_up(
     };
     Ok(Prework::default()
         .charged(charge_sign_up(request, services, &form))
-        .hash(&services.passwords, "password", &form.password)
-        .await)
+        .hash("password", &form.password))
 }
 
 /// The same answer, the same statements but one, and the same password hash whether or
