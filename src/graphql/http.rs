@@ -332,7 +332,18 @@ async fn run(
         budget: Arc::new(limits::Budget::new(&state.limits, batched)),
     };
     let mut outcomes = Vec::with_capacity(operations.len());
+    let mut over_budget = false;
     for operation in operations {
+        // The batch shares one budget: once a member is refused as too complex or too
+        // large, the members after it are refused unread (parsing them is the work an
+        // amplifying batch wants done).
+        if over_budget {
+            outcomes.push(request_error(AppError::QueryTooComplex(
+                "an earlier operation of this batch went over the batch's limits: this one was not run"
+                    .into(),
+            )));
+            continue;
+        }
         if let Principal::ApiKey(key) = &principal
             && let Err(error) = state.api_keys.admit(key)
         {
@@ -361,6 +372,16 @@ async fn run(
                 .insert(header::ALLOW, HeaderValue::from_static("POST"));
             return response;
         }
+        over_budget = batched
+            && outcome.request_error
+            && outcome.body["errors"].as_array().is_some_and(|errors| {
+                errors.iter().any(|error| {
+                    matches!(
+                        error["extensions"]["code"].as_str(),
+                        Some("QUERY_TOO_COMPLEX" | "RESPONSE_TOO_LARGE")
+                    )
+                })
+            });
         outcomes.push(outcome);
     }
 

@@ -314,6 +314,13 @@ on_both_databases! {
         assert!(reply.body[0].get("errors").is_none(), "{}", reply.body);
         assert_eq!(reply.body[1]["errors"][0]["extensions"]["code"], "QUERY_TOO_COMPLEX");
         assert!(reply.body[1]["errors"][0]["message"].as_str().is_some_and(|m| m.contains("60 aliases")));
+        // Past a refused member the batch is over: what follows is refused unread, even
+        // an operation that costs nothing.
+        let free = json!({ "query": "{ __typename }" });
+        let reply = post_as(&app, &ann, json!([thirty, thirty, free])).await;
+        assert_eq!(reply.body[2]["errors"][0]["extensions"]["code"], "QUERY_TOO_COMPLEX");
+        assert!(reply.body[2]["errors"][0]["message"].as_str().is_some_and(|m| m.contains("not run")), "{}", reply.body);
+        assert!(reply.body[2].get("data").is_none());
     }
 
     async fn anonymous_introspection_is_off_by_default_and_points_to_the_schema(app) {
