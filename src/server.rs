@@ -73,7 +73,15 @@ pub struct AppState {
     pub metrics: crate::metrics::Metrics,
     /// For the password work done before a mutation's transaction.
     pub services: Arc<Services>,
+    /// Anonymous mutations in their transaction at once (see `graphql::http`).
+    pub anonymous_writers: tokio::sync::Semaphore,
 }
+
+/// How many anonymous mutations may hold a transaction at once: enough to keep sign-ups
+/// and log-ins flowing (each holds its transaction for a few milliseconds; the password
+/// work happens before), few enough that a flood of them leaves the queue for the
+/// database's writers to the organizations.
+const ANONYMOUS_WRITERS: usize = 2;
 
 /// How long `/readyz` waits for the database before answering 503.
 const READINESS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
@@ -225,6 +233,7 @@ impl Application {
             api_key_introspection: config.api_keys.api_key_introspection,
             metrics: Default::default(),
             services,
+            anonymous_writers: tokio::sync::Semaphore::new(ANONYMOUS_WRITERS),
         });
         let db_statements = state.db.statements();
         let router = router(state, &config)?;

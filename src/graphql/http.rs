@@ -586,6 +586,16 @@ async fn execute(
         client.clone(),
     )
     .await;
+    // Callers who are not signed in (sign-ups, log-ins, invitations, resets) write a few
+    // at a time: a flood of them must not fill the queue for the database's writers (on
+    // SQLite, its single writer turn) ahead of the organizations' own writes. Held until
+    // the transaction has ended.
+    let _anonymous_writer = match (kind, &principal) {
+        (OperationKind::Mutation, Principal::Anonymous { .. }) => {
+            state.anonymous_writers.acquire().await.ok()
+        }
+        _ => None,
+    };
     let context = match RequestContext::establish(&state.db, kind, principal, choice, client).await
     {
         Ok(context) => context.with_prepared(prepared),

@@ -27,11 +27,13 @@ const MAX_VISITS: usize = 10_000;
 /// shape of a circular introspection query.
 const TYPE_EXPANDING: &[&str] = &["fields", "inputFields", "interfaces", "possibleTypes"];
 
-/// Refuses documents nested deeper than `max` brackets, without parsing them. Strings
-/// and comments do not count.
+/// Refuses documents nested deeper than `max` brackets, or naming more introspection
+/// fields than a request may run, without parsing them. Strings and comments do not
+/// count.
 pub fn check_nesting(query: &str, max: usize) -> Result<(), AppError> {
     let bytes = query.as_bytes();
     let mut depth = 0usize;
+    let mut introspections = 0usize;
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
@@ -55,6 +57,22 @@ pub fn check_nesting(query: &str, max: usize) -> Result<(), AppError> {
                     i += if bytes[i] == b'\\' { 2 } else { 1 };
                 }
             }
+            // Names starting with `__` are reserved for introspection, so every
+            // `__schema` or `__type` outside strings and comments is an introspection
+            // field (a fragment may repeat one, which the walk after parsing counts;
+            // fields of one name merge, so the walk may count fewer). Far more than a
+            // request may run is refused before the parser runs: parsing is the work an
+            // amplifying query wants done.
+            b'_' if (i == 0 || !is_name_byte(bytes[i - 1]))
+                && (name_at(bytes, i, b"__schema") || name_at(bytes, i, b"__type")) =>
+            {
+                introspections += 1;
+                if introspections > MAX_INTROSPECTION_NAMES {
+                    return Err(AppError::QueryTooComplex(format!(
+                        "at most {MAX_INTROSPECTIONS} introspection field (`__schema` or `__type`) per request"
+                    )));
+                }
+            }
             b'{' | b'[' | b'(' => {
                 depth += 1;
                 if depth > max {
@@ -69,6 +87,18 @@ pub fn check_nesting(query: &str, max: usize) -> Result<(), AppError> {
         i += 1;
     }
     Ok(())
+}
+
+/// `__schema` and `__type` written at most this often in one document before parsing.
+const MAX_INTROSPECTION_NAMES: usize = 4;
+
+fn is_name_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || byte == b'_'
+}
+
+/// Whether the name at `i` is exactly `name`.
+fn name_at(bytes: &[u8], i: usize, name: &[u8]) -> bool {
+    bytes[i..].starts_with(name) && bytes.get(i + name.len()).is_none_or(|b| !is_name_byte(*b))
 }
 
 /// The operation a request will run, by its name (or the only one).
@@ -667,6 +697,17 @@ mod tests {
         assert!(check_nesting(&quoted, 32).is_ok());
         let commented = format!("# {}\n{{ a }}", "[".repeat(100));
         assert!(check_nesting(&commented, 32).is_ok());
+        // Introspection fields are counted before parsing; `__typename`, names that only
+        // contain the word, strings and comments are not.
+        let aliased: String = (0..5)
+            .map(|i| format!("a{i}: __schema {{ queryType {{ name }} }} "))
+            .collect();
+        assert!(matches!(
+            check_nesting(&format!("{{ {aliased} }}"), 32),
+            Err(AppError::QueryTooComplex(_))
+        ));
+        let one = "# __schema\n{ __typename my__type: x s(v: \"__schema\") __schema { queryType { name } } }";
+        assert!(check_nesting(one, 32).is_ok());
         // A lone carriage return ends a comment too: what follows it is counted.
         let hidden = format!("# x\r{}{}", "{".repeat(40), "}".repeat(40));
         assert!(matches!(
