@@ -135,9 +135,11 @@ pub struct ServeConfig {
     #[command(flatten)]
     pub api_keys: ApiKeyConfig,
 
-    /// Password hashes computed at once; more log-ins wait (each takes 19 MiB).
-    #[arg(long, env = "TENANTGATE_HASH_CONCURRENCY", default_value_t = 4)]
-    pub hash_concurrency: usize,
+    /// Password hashes computed at once; more log-ins wait (each takes 19 MiB and a core
+    /// for tens of milliseconds). Default: half the CPU cores, at least 1, so that a
+    /// flood of sign-ups or log-ins leaves the other half to everyone's requests.
+    #[arg(long, env = "TENANTGATE_HASH_CONCURRENCY")]
+    pub hash_concurrency: Option<usize>,
 
     /// Where the admin app lives; invitation, password reset and email verification links
     /// point into it (`<app-url>/accept-invitation?token=…`,
@@ -420,7 +422,7 @@ impl ServeConfig {
             max_connections: 1024,
             limits: QueryLimits::default(),
             api_keys: ApiKeyConfig::default(),
-            hash_concurrency: 4,
+            hash_concurrency: None,
             app_url: "http://127.0.0.1:8080".into(),
             smtp_url: None,
             mail_from: "tenantgate <no-reply@localhost>".into(),

@@ -159,7 +159,9 @@ impl Application {
         );
         let services = Arc::new(Services {
             tokens: tokens.clone(),
-            passwords: PasswordHasherPool::new(config.hash_concurrency)?,
+            passwords: PasswordHasherPool::new(config.hash_concurrency.unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(1, |cores| (cores.get() / 2).max(1))
+            }))?,
             refresh_lifetime: std::time::Duration::from_secs(config.refresh_ttl_secs),
             remember_me_lifetime: std::time::Duration::from_secs(config.remember_me_ttl_secs),
             mailer: mailer.clone(),

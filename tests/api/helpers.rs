@@ -171,7 +171,7 @@ impl TestApp {
                 .expect("secret"),
         );
         config.database.db_max_connections = 8;
-        config.hash_concurrency = 2;
+        config.hash_concurrency = Some(2);
         // Tests sign many people up from 127.0.0.1; the sign-up throttle has its own test.
         config.signups_per_address = 10_000;
         adjust(&mut config);
