@@ -525,7 +525,6 @@ async fn execute(
     if let Some(name) = &operation_name {
         request = request.operation_name(name.clone());
     }
-    let variables = request.variables.clone();
     let (kind, root_fields, shape, planned) = {
         let document = match request.parsed_query() {
             Ok(document) => document,

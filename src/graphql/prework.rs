@@ -30,76 +30,65 @@ pub const PREPARERS: &[(&str, Preparer)] = &[
     ("acceptInvitation", accept_invitation),
 ];
 
-fn argument<T: InputType>(arguments: &mut Arguments, name: &str) -> Option<T> {
-    T::parse(arguments.remove(name)).ok()
-}
-
-fn sign_up<'a>(
-    request: &'a RequestContext,
-    services: &'a Services,
-    mut a: Arguments,
-) -> Preparing<'a> {
+/// Runs `prepare` with the argument `name` read as `T`; nothing is prepared when it
+/// cannot be read (the resolver reports why).
+fn with_argument<'a, T, F>(
+    mut arguments: Arguments,
+    name: &'static str,
+    prepare: impl FnOnce(T) -> F + Send + 'a,
+) -> Preparing<'a>
+where
+    T: InputType + Send + 'a,
+    F: Future<Output = AppResult<Prework>> + Send + 'a,
+{
+    let value = T::parse(arguments.remove(name)).ok();
     Box::pin(async move {
-        match argument(&mut a, "input") {
-            Some(input) => sessions::sign_up::prepare_sign_up(request, services, input).await,
+        match value {
+            Some(value) => prepare(value).await,
             None => Ok(Prework::default()),
         }
     })
 }
 
-fn log_in<'a>(
-    request: &'a RequestContext,
-    services: &'a Services,
-    mut a: Arguments,
-) -> Preparing<'a> {
-    Box::pin(async move {
-        match argument(&mut a, "input") {
-            Some(input) => sessions::service::prepare_log_in(request, services, input).await,
-            None => Ok(Prework::default()),
-        }
+fn sign_up<'a>(request: &'a RequestContext, services: &'a Services, a: Arguments) -> Preparing<'a> {
+    with_argument(a, "input", move |input| {
+        sessions::sign_up::prepare_sign_up(request, services, input)
+    })
+}
+
+fn log_in<'a>(request: &'a RequestContext, services: &'a Services, a: Arguments) -> Preparing<'a> {
+    with_argument(a, "input", move |input| {
+        sessions::service::prepare_log_in(request, services, input)
     })
 }
 
 fn change_password<'a>(
     request: &'a RequestContext,
     services: &'a Services,
-    mut a: Arguments,
+    a: Arguments,
 ) -> Preparing<'a> {
-    Box::pin(async move {
-        match argument(&mut a, "input") {
-            Some(input) => {
-                sessions::service::prepare_change_password(request, services, input).await
-            }
-            None => Ok(Prework::default()),
-        }
+    with_argument(a, "input", move |input| {
+        sessions::service::prepare_change_password(request, services, input)
     })
 }
 
 fn reset_password<'a>(
     request: &'a RequestContext,
     services: &'a Services,
-    mut a: Arguments,
+    a: Arguments,
 ) -> Preparing<'a> {
-    Box::pin(async move {
-        match argument::<String>(&mut a, "newPassword") {
-            Some(password) => {
-                sessions::service::prepare_reset_password(request, services, password).await
-            }
-            None => Ok(Prework::default()),
-        }
+    with_argument(a, "newPassword", move |password: String| {
+        sessions::service::prepare_reset_password(request, services, password)
     })
 }
 
 fn accept_invitation<'a>(
     request: &'a RequestContext,
     _services: &'a Services,
-    mut a: Arguments,
+    a: Arguments,
 ) -> Preparing<'a> {
-    Box::pin(async move {
-        match argument(&mut a, "input") {
-            Some(input) => invitations::service::prepare_accept(request, input).await,
-            None => Ok(Prework::default()),
-        }
+    with_argument(a, "input", move |input| {
+        invitations::service::prepare_accept(request, input)
     })
 }
 

@@ -306,7 +306,8 @@ impl TestApp {
         row.try_get_by_index::<i64>(0).expect("a number")
     }
 
-    /// A sample of `/metrics` that carries no labels.
+    /// A sample of `/metrics`, by its name and labels as the page writes them
+    /// (`name` or `name{label="value"}`).
     pub async fn metric(&self, name: &str) -> u64 {
         let page = self
             .client

@@ -33,23 +33,12 @@ async fn post_as(app: &TestApp, account: &Account, body: Value) -> crate::helper
 
 /// How many introspection answers came from the cache, and how many were computed.
 async fn introspection_answers(app: &TestApp) -> (u64, u64) {
-    let page = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("page");
-    let read = |source: &str| {
-        let prefix = format!("tenantgate_introspection_answers_total{{source=\"{source}\"}} ");
-        page.lines()
-            .find_map(|line| line.strip_prefix(prefix.as_str()))
-            .and_then(|value| value.parse().ok())
-            .unwrap_or_else(|| panic!("no {prefix} in {page}"))
-    };
-    (read("cache"), read("computed"))
+    let read =
+        |source: &str| format!("tenantgate_introspection_answers_total{{source=\"{source}\"}}");
+    (
+        app.metric(&read("cache")).await,
+        app.metric(&read("computed")).await,
+    )
 }
 
 /// The bytes of a body as the gateway sent it (re-serialized: same length).
