@@ -16,7 +16,7 @@ use super::{
     UpsertChannelConfigInput,
 };
 use crate::error::{AppError, AppResult};
-use crate::graphql::pagination::{CursorKey, Page, page, page_request};
+use crate::graphql::pagination::{CursorKey, Page, Total, page, page_request};
 use crate::input::{JsonObject, Name};
 use crate::tenant::{GlobalDb, OrganizationChanges, TenantDb};
 use entity::{ChannelKind, channel_config};
@@ -97,7 +97,7 @@ pub async fn list(
     after: Option<String>,
 ) -> AppResult<Page<ChannelConfig>> {
     let request = page_request::<KindCursor>(first, after)?;
-    let total = db.count(db.find::<channel_config::Entity>()).await?;
+    let total = Total::of(db, db.find::<channel_config::Entity>());
     let mut select = db.find::<channel_config::Entity>();
     if let Some(KindCursor(after)) = &request.after {
         let later: Vec<ChannelKind> = ChannelKind::iter().filter(|kind| kind > after).collect();

@@ -11,8 +11,10 @@ use crate::conversations::{Conversation, ConversationStatus};
 use crate::error::GqlResult;
 use crate::graphql::ContextExt;
 use crate::graphql::guards::{Allow, Reached};
-use crate::graphql::loaders::{ConversationsOf, NestedRows, TagsOf, load_error};
-use crate::graphql::pagination::{Page, nested_page, nested_request};
+use crate::graphql::loaders::{
+    ConversationCount, ConversationsOf, NestedCount, TagsOf, load_error,
+};
+use crate::graphql::pagination::{Page, Total, nested_page, nested_request};
 use crate::members::Member;
 use crate::policy::{self, Permission as P};
 use crate::tenant::PerParent;
@@ -114,6 +116,7 @@ impl Contact {
         status: Option<ConversationStatus>,
     ) -> GqlResult<Page<Conversation>> {
         let request = nested_request(first, after, None, None)?;
+        let status = status.map(ConversationStatus::as_str);
         let loaded = ctx
             .loaders()?
             .load_one(ConversationsOf {
@@ -123,18 +126,19 @@ impl Contact {
                     newest_first: true,
                     past: request.past,
                 },
-                status: status.map(ConversationStatus::as_str),
+                status,
             })
             .await
             .map_err(load_error)?
-            .unwrap_or(NestedRows {
-                rows: Vec::new(),
-                total: 0,
-            });
+            .unwrap_or_default();
+        let total = Total::Counted(Box::new(NestedCount(ConversationCount {
+            contact: self.key,
+            status,
+        })));
         Ok(nested_page(
-            loaded.rows,
+            loaded,
             &request,
-            loaded.total,
+            total,
             |row| row.id,
             Conversation::from,
         ))

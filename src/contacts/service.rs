@@ -13,7 +13,7 @@ use super::{
     IdentifyContactInput, OrderDirection, UpdateContactInput,
 };
 use crate::error::{AppError, AppResult};
-use crate::graphql::pagination::{CursorKey, Page, page, page_request};
+use crate::graphql::pagination::{CursorKey, Page, Total, page, page_request};
 use crate::input::{Email, JsonObject, Name, Phone, parse_id};
 use crate::policy::{self, Permission as P};
 use crate::tenant::{TenantDb, WriteError};
@@ -102,7 +102,7 @@ pub async fn list(
         let to = crate::input::bounded_time("filter.createdTo", to)?;
         select = select.filter(contact::Column::CreatedAt.lt(to));
     }
-    let total = db.count(select.clone()).await?;
+    let total = Total::of(db, select.clone());
 
     let ascending = order.direction == OrderDirection::Asc;
     let after = |column: contact::Column, value: sea_orm::Value| {

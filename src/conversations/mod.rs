@@ -14,8 +14,10 @@ use crate::contacts::Contact;
 use crate::error::GqlResult;
 use crate::graphql::ContextExt;
 use crate::graphql::guards::{Allow, Reached};
-use crate::graphql::loaders::{ContactId, ConversationId, MessagesOf, load_error};
-use crate::graphql::pagination::{Page, nested_page, nested_request};
+use crate::graphql::loaders::{
+    ContactId, ConversationId, MessageCount, MessagesOf, NestedCount, load_error,
+};
+use crate::graphql::pagination::{Page, Total, nested_page, nested_request};
 use crate::members::Member;
 use crate::policy::Permission as P;
 use crate::tenant::PerParent;
@@ -181,14 +183,12 @@ impl Conversation {
             })
             .await
             .map_err(load_error)?
-            .unwrap_or(crate::graphql::loaders::NestedRows {
-                rows: Vec::new(),
-                total: 0,
-            });
+            .unwrap_or_default();
+        let total = Total::Counted(Box::new(NestedCount(MessageCount(self.key))));
         Ok(nested_page(
-            loaded.rows,
+            loaded,
             &request,
-            loaded.total,
+            total,
             |row| row.id,
             Message::from,
         ))

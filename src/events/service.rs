@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::{Event, EventFilter, TrackEventInput};
 use crate::error::{AppError, AppResult};
-use crate::graphql::pagination::{CursorKey, Page, page, page_request};
+use crate::graphql::pagination::{CursorKey, Page, Total, page, page_request};
 use crate::input::{JsonObject, parse_id};
 use crate::tenant::{TenantDb, WriteError};
 use entity::{EventKind, contact, event};
@@ -180,7 +180,7 @@ pub async fn list(
         let to = crate::input::bounded_time("filter.to", to)?;
         select = select.filter(event::Column::OccurredAt.lt(to.trunc_subsecs(6)));
     }
-    let total = db.count(select.clone()).await?;
+    let total = Total::of(db, select.clone());
     if let Some(cursor) = &request.after {
         // A row comparison, so the indexes ending in (occurred_at, id) serve it directly.
         select = select.filter(

@@ -5,124 +5,56 @@
 //! (see `tenant::batch`), so a query's statement count does not grow with its rows.
 //!
 //! Batching does not depend on timing: a field that asks for a key registers it in the
-//! open batch and yields once. The resolvers of a page's items are polled together, so by
-//! the time the first of them runs again every sibling has registered its key, and one
-//! load serves them all. (A delay-based loader splits batches whenever polling the
-//! siblings takes longer than its delay, as it does under load.)
+//! open batch and waits; the batch is sent only when nothing else in the request can
+//! make progress (`graphql::batching`), so every sibling has registered its key by then.
+//! Counts (`totalCount` of a nested page) are loaders of their own, run only when a
+//! client selects them.
 //!
 //! The loaders hold a [`WeakTenantDb`]: they never keep the request's transaction alive,
 //! and authorization stays with the fields, which ask the request for their role or scope
 //! before they load.
 
-use std::collections::{HashMap, HashSet};
-use std::future::Future;
+use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use sea_orm::{ColumnTrait, Condition};
 use uuid::Uuid;
 
+use super::batching::{BatchLoad, Batcher, Dispatcher};
 use crate::error::AppError;
-use crate::lock;
 use crate::tenant::{PerParent, TenantDb, WeakTenantDb};
 use entity::{contact, contact_tag, conversation, membership, message};
-
-/// Loads many keys of one kind at once.
-pub trait Loader<K>: Send + Sync {
-    type Value: Clone + Send + Sync;
-    fn load(
-        &self,
-        keys: &[K],
-    ) -> impl Future<Output = Result<HashMap<K, Self::Value>, LoadError>> + Send;
-}
-
-/// The open batch of one key type.
-pub struct Batcher<K, V> {
-    open: Mutex<Option<Arc<Batch<K, V>>>>,
-}
-
-impl<K, V> Default for Batcher<K, V> {
-    fn default() -> Self {
-        Batcher {
-            open: Mutex::new(None),
-        }
-    }
-}
-
-struct Batch<K, V> {
-    keys: Mutex<Vec<K>>,
-    result: tokio::sync::OnceCell<Result<HashMap<K, V>, LoadError>>,
-}
-
-impl<K: Clone + Eq + Hash + Send + Sync, V: Clone + Send + Sync> Batcher<K, V> {
-    async fn load_one<L: Loader<K, Value = V>>(
-        &self,
-        loader: &L,
-        key: K,
-    ) -> Result<Option<V>, LoadError> {
-        let batch = {
-            let mut open = lock(&self.open);
-            let batch = open
-                .get_or_insert_with(|| {
-                    Arc::new(Batch {
-                        keys: Mutex::new(Vec::new()),
-                        result: tokio::sync::OnceCell::new(),
-                    })
-                })
-                .clone();
-            lock(&batch.keys).push(key.clone());
-            batch
-        };
-        // Let the siblings register their keys before the first of them loads.
-        tokio::task::yield_now().await;
-        let loaded = batch
-            .result
-            .get_or_init(|| async {
-                {
-                    let mut open = lock(&self.open);
-                    if open.as_ref().is_some_and(|b| Arc::ptr_eq(b, &batch)) {
-                        *open = None;
-                    }
-                }
-                // Copied, not taken: should this waiter be dropped mid-load, the next one
-                // loads the same keys. The batch is closed, so no key arrives any more.
-                let mut seen = HashSet::new();
-                let keys: Vec<K> = lock(&batch.keys)
-                    .clone()
-                    .into_iter()
-                    .filter(|key| seen.insert(key.clone()))
-                    .collect();
-                loader.load(&keys).await
-            })
-            .await;
-        match loaded {
-            Ok(values) => Ok(values.get(&key).cloned()),
-            Err(error) => Err(error.clone()),
-        }
-    }
-}
 
 /// The loaders of one request.
 pub struct Loaders {
     loader: TenantLoader,
+    dispatcher: Arc<Dispatcher>,
     contacts: Batcher<ContactId, contact::Model>,
     conversations: Batcher<ConversationId, conversation::Model>,
     members: Batcher<MemberId, (membership::Model, entity::user::Model)>,
     tags: Batcher<TagsOf, Vec<String>>,
-    conversations_of: Batcher<ConversationsOf, NestedRows<conversation::Model>>,
-    messages_of: Batcher<MessagesOf, NestedRows<message::Model>>,
+    conversations_of: Batcher<ConversationsOf, Vec<conversation::Model>>,
+    conversation_counts: Batcher<ConversationCount, u64>,
+    messages_of: Batcher<MessagesOf, Vec<message::Model>>,
+    message_counts: Batcher<MessageCount, u64>,
 }
 
-/// Makes the loaders of a request bound to `db`'s organization.
+/// Makes the loaders of a request bound to `db`'s organization. Their batches are sent
+/// by [`batching`](super::batching::batching) around the request's execution, with
+/// [`Loaders::dispatcher`].
 pub fn loaders(db: &TenantDb) -> Loaders {
     Loaders {
         loader: TenantLoader { db: db.downgrade() },
+        dispatcher: Arc::default(),
         contacts: Batcher::default(),
         conversations: Batcher::default(),
         members: Batcher::default(),
         tags: Batcher::default(),
         conversations_of: Batcher::default(),
+        conversation_counts: Batcher::default(),
         messages_of: Batcher::default(),
+        message_counts: Batcher::default(),
     }
 }
 
@@ -147,12 +79,10 @@ batched!(ContactId, contact::Model, contacts);
 batched!(ConversationId, conversation::Model, conversations);
 batched!(MemberId, (membership::Model, entity::user::Model), members);
 batched!(TagsOf, Vec<String>, tags);
-batched!(
-    ConversationsOf,
-    NestedRows<conversation::Model>,
-    conversations_of
-);
-batched!(MessagesOf, NestedRows<message::Model>, messages_of);
+batched!(ConversationsOf, Vec<conversation::Model>, conversations_of);
+batched!(ConversationCount, u64, conversation_counts);
+batched!(MessagesOf, Vec<message::Model>, messages_of);
+batched!(MessageCount, u64, message_counts);
 
 impl Loaders {
     /// The value of `key`, loaded together with its siblings'.
@@ -162,14 +92,23 @@ impl Loaders {
     ) -> Result<Option<<Self as Batched<K>>::Value>, LoadError>
     where
         Self: Batched<K>,
-        TenantLoader: Loader<K, Value = <Self as Batched<K>>::Value>,
-        K: Clone + Eq + Hash + Send + Sync,
+        TenantLoader: BatchLoad<K, <Self as Batched<K>>::Value>,
+        K: Clone + Eq + Hash + Send + Sync + 'static,
+        <Self as Batched<K>>::Value: 'static,
     {
-        self.batcher().load_one(&self.loader, key).await
+        self.batcher()
+            .load_one(&self.dispatcher, &self.loader, key)
+            .await
+    }
+
+    /// What sends this request's batches (see `graphql::batching`).
+    pub fn dispatcher(&self) -> Arc<Dispatcher> {
+        self.dispatcher.clone()
     }
 }
 
 /// Loads rows of the request's organization, many keys at a time.
+#[derive(Clone)]
 pub struct TenantLoader {
     db: WeakTenantDb,
 }
@@ -217,19 +156,22 @@ pub struct ConversationsOf {
     pub status: Option<&'static str>,
 }
 
+/// How many conversations a contact has (with this status, or in all).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ConversationCount {
+    pub contact: Uuid,
+    pub status: Option<&'static str>,
+}
+
+/// How many messages a conversation has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MessageCount(pub Uuid);
+
 /// A page of a conversation's messages.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct MessagesOf {
     pub conversation: Uuid,
     pub page: PerParent,
-}
-
-/// Up to `limit + 1` rows of one parent (the extra row says there are more) and how many
-/// rows the parent has in all.
-#[derive(Clone, Debug)]
-pub struct NestedRows<Row> {
-    pub rows: Vec<Row>,
-    pub total: u64,
 }
 
 fn by_key<K: Copy + Eq + std::hash::Hash, Row>(
@@ -245,45 +187,41 @@ fn by_key<K: Copy + Eq + std::hash::Hash, Row>(
         .collect()
 }
 
-impl Loader<ContactId> for TenantLoader {
-    type Value = contact::Model;
-
-    async fn load(&self, keys: &[ContactId]) -> Result<HashMap<ContactId, Self::Value>, LoadError> {
+impl BatchLoad<ContactId, contact::Model> for TenantLoader {
+    async fn load(
+        self,
+        keys: Vec<ContactId>,
+    ) -> Result<HashMap<ContactId, contact::Model>, LoadError> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
         let rows = self.db()?.by_ids::<contact::Entity>(&ids).await?;
-        Ok(by_key(keys, rows, |row| row.id, ContactId))
+        Ok(by_key(&keys, rows, |row| row.id, ContactId))
     }
 }
 
-impl Loader<ConversationId> for TenantLoader {
-    type Value = conversation::Model;
-
+impl BatchLoad<ConversationId, conversation::Model> for TenantLoader {
     async fn load(
-        &self,
-        keys: &[ConversationId],
-    ) -> Result<HashMap<ConversationId, Self::Value>, LoadError> {
+        self,
+        keys: Vec<ConversationId>,
+    ) -> Result<HashMap<ConversationId, conversation::Model>, LoadError> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
         let rows = self.db()?.by_ids::<conversation::Entity>(&ids).await?;
-        Ok(by_key(keys, rows, |row| row.id, ConversationId))
+        Ok(by_key(&keys, rows, |row| row.id, ConversationId))
     }
 }
 
-impl Loader<MemberId> for TenantLoader {
-    type Value = (membership::Model, entity::user::Model);
-
-    async fn load(&self, keys: &[MemberId]) -> Result<HashMap<MemberId, Self::Value>, LoadError> {
-        let db = self.db()?;
+impl BatchLoad<MemberId, (membership::Model, entity::user::Model)> for TenantLoader {
+    async fn load(
+        self,
+        keys: Vec<MemberId>,
+    ) -> Result<HashMap<MemberId, (membership::Model, entity::user::Model)>, LoadError> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-        let memberships = db.by_ids::<membership::Entity>(&ids).await?;
-        let members = db.with_users(memberships).await?;
-        Ok(by_key(keys, members, |(m, _)| m.user_id, MemberId))
+        let members = self.db()?.members_by_user_ids(&ids).await?;
+        Ok(by_key(&keys, members, |(m, _)| m.user_id, MemberId))
     }
 }
 
-impl Loader<TagsOf> for TenantLoader {
-    type Value = Vec<String>;
-
-    async fn load(&self, keys: &[TagsOf]) -> Result<HashMap<TagsOf, Self::Value>, LoadError> {
+impl BatchLoad<TagsOf, Vec<String>> for TenantLoader {
+    async fn load(self, keys: Vec<TagsOf>) -> Result<HashMap<TagsOf, Vec<String>>, LoadError> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
         let rows = self.db()?.by_ids::<contact_tag::Entity>(&ids).await?;
         let mut tags: HashMap<TagsOf, Vec<String>> =
@@ -316,22 +254,23 @@ fn groups<K, G: Clone + Eq + std::hash::Hash>(
     groups
 }
 
-impl Loader<ConversationsOf> for TenantLoader {
-    type Value = NestedRows<conversation::Model>;
+fn status_filter(status: Option<&'static str>) -> Condition {
+    match status {
+        Some(status) => Condition::all().add(conversation::Column::Status.eq(status)),
+        None => Condition::all(),
+    }
+}
 
+impl BatchLoad<ConversationsOf, Vec<conversation::Model>> for TenantLoader {
     async fn load(
-        &self,
-        keys: &[ConversationsOf],
-    ) -> Result<HashMap<ConversationsOf, Self::Value>, LoadError> {
+        self,
+        keys: Vec<ConversationsOf>,
+    ) -> Result<HashMap<ConversationsOf, Vec<conversation::Model>>, LoadError> {
         let db = self.db()?;
         let mut loaded = HashMap::new();
         for ((page, status), contacts) in
-            groups(keys, |k| (k.page.clone(), k.status), |k| k.contact)
+            groups(&keys, |k| (k.page.clone(), k.status), |k| k.contact)
         {
-            let filter = match status {
-                Some(status) => Condition::all().add(conversation::Column::Status.eq(status)),
-                None => Condition::all(),
-            };
             let fetch = PerParent {
                 limit: page.limit + 1,
                 ..page.clone()
@@ -340,15 +279,8 @@ impl Loader<ConversationsOf> for TenantLoader {
                 .rows_per_parent::<conversation::Entity>(
                     conversation::Column::ContactId,
                     &contacts,
-                    filter.clone(),
+                    status_filter(status),
                     &fetch,
-                )
-                .await?;
-            let totals = db
-                .count_per_parent::<conversation::Entity>(
-                    conversation::Column::ContactId,
-                    &contacts,
-                    filter,
                 )
                 .await?;
             let mut per_contact: HashMap<Uuid, Vec<conversation::Model>> = HashMap::new();
@@ -356,33 +288,51 @@ impl Loader<ConversationsOf> for TenantLoader {
                 per_contact.entry(row.contact_id).or_default().push(row);
             }
             for contact in contacts {
-                loaded.insert(
-                    ConversationsOf {
-                        contact,
-                        page: page.clone(),
-                        status,
-                    },
-                    NestedRows {
-                        rows: per_contact.remove(&contact).unwrap_or_default(),
-                        total: totals.get(&contact).copied().unwrap_or(0),
-                    },
-                );
+                let rows = per_contact.remove(&contact).unwrap_or_default();
+                let key = ConversationsOf {
+                    contact,
+                    page: page.clone(),
+                    status,
+                };
+                loaded.insert(key, rows);
             }
         }
         Ok(loaded)
     }
 }
 
-impl Loader<MessagesOf> for TenantLoader {
-    type Value = NestedRows<message::Model>;
-
+impl BatchLoad<ConversationCount, u64> for TenantLoader {
     async fn load(
-        &self,
-        keys: &[MessagesOf],
-    ) -> Result<HashMap<MessagesOf, Self::Value>, LoadError> {
+        self,
+        keys: Vec<ConversationCount>,
+    ) -> Result<HashMap<ConversationCount, u64>, LoadError> {
         let db = self.db()?;
         let mut loaded = HashMap::new();
-        for (page, conversations) in groups(keys, |k| k.page.clone(), |k| k.conversation) {
+        for (status, contacts) in groups(&keys, |k| k.status, |k| k.contact) {
+            let totals = db
+                .count_per_parent::<conversation::Entity>(
+                    conversation::Column::ContactId,
+                    &contacts,
+                    status_filter(status),
+                )
+                .await?;
+            for contact in contacts {
+                let total = totals.get(&contact).copied().unwrap_or(0);
+                loaded.insert(ConversationCount { contact, status }, total);
+            }
+        }
+        Ok(loaded)
+    }
+}
+
+impl BatchLoad<MessagesOf, Vec<message::Model>> for TenantLoader {
+    async fn load(
+        self,
+        keys: Vec<MessagesOf>,
+    ) -> Result<HashMap<MessagesOf, Vec<message::Model>>, LoadError> {
+        let db = self.db()?;
+        let mut loaded = HashMap::new();
+        for (page, conversations) in groups(&keys, |k| k.page.clone(), |k| k.conversation) {
             let fetch = PerParent {
                 limit: page.limit + 1,
                 ..page.clone()
@@ -395,13 +345,6 @@ impl Loader<MessagesOf> for TenantLoader {
                     &fetch,
                 )
                 .await?;
-            let totals = db
-                .count_per_parent::<message::Entity>(
-                    message::Column::ConversationId,
-                    &conversations,
-                    Condition::all(),
-                )
-                .await?;
             let mut per_conversation: HashMap<Uuid, Vec<message::Model>> = HashMap::new();
             for row in rows {
                 per_conversation
@@ -410,18 +353,57 @@ impl Loader<MessagesOf> for TenantLoader {
                     .push(row);
             }
             for conversation in conversations {
-                loaded.insert(
-                    MessagesOf {
-                        conversation,
-                        page: page.clone(),
-                    },
-                    NestedRows {
-                        rows: per_conversation.remove(&conversation).unwrap_or_default(),
-                        total: totals.get(&conversation).copied().unwrap_or(0),
-                    },
-                );
+                let rows = per_conversation.remove(&conversation).unwrap_or_default();
+                let key = MessagesOf {
+                    conversation,
+                    page: page.clone(),
+                };
+                loaded.insert(key, rows);
             }
         }
         Ok(loaded)
+    }
+}
+
+impl BatchLoad<MessageCount, u64> for TenantLoader {
+    async fn load(self, keys: Vec<MessageCount>) -> Result<HashMap<MessageCount, u64>, LoadError> {
+        let conversations: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+        let totals = self
+            .db()?
+            .count_per_parent::<message::Entity>(
+                message::Column::ConversationId,
+                &conversations,
+                Condition::all(),
+            )
+            .await?;
+        Ok(keys
+            .iter()
+            .map(|key| (*key, totals.get(&key.0).copied().unwrap_or(0)))
+            .collect())
+    }
+}
+
+/// A nested page's `totalCount`, loaded with its siblings' when selected.
+pub struct NestedCount<K>(pub K);
+
+impl<K> crate::graphql::pagination::Counter for NestedCount<K>
+where
+    K: Clone + Eq + Hash + Send + Sync + 'static,
+    Loaders: Batched<K, Value = u64>,
+    TenantLoader: BatchLoad<K, u64>,
+{
+    fn count<'a>(
+        &'a self,
+        ctx: &'a async_graphql::Context<'_>,
+    ) -> futures_util::future::BoxFuture<'a, crate::error::AppResult<u64>> {
+        use super::ContextExt;
+        Box::pin(async move {
+            Ok(ctx
+                .loaders()?
+                .load_one(self.0.clone())
+                .await
+                .map_err(load_error)?
+                .unwrap_or(0))
+        })
     }
 }

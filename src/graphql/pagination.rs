@@ -1,20 +1,76 @@
 //! Relay connections: `first`/`after` arguments, opaque cursors, `totalCount`.
 
 use async_graphql::connection::{Connection, Edge};
-use async_graphql::{OutputType, SimpleObject};
+use async_graphql::{Context, Object, OutputType};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use futures_util::future::BoxFuture;
 
-use crate::error::AppError;
+use crate::error::{AppError, AppResult, GqlResult};
 
 pub const DEFAULT_PAGE_SIZE: u64 = 20;
 pub const MAX_PAGE_SIZE: u64 = 100;
 
 /// Fields every connection carries besides edges and page info.
-#[derive(SimpleObject)]
 pub struct ConnectionTotals {
+    total: Total,
+}
+
+#[Object]
+impl ConnectionTotals {
     /// How many nodes match the filter, across all pages.
-    pub total_count: u64,
+    async fn total_count(&self, ctx: &Context<'_>) -> GqlResult<u64> {
+        Ok(match &self.total {
+            Total::Known(total) => *total,
+            Total::Counted(counter) => counter.count(ctx).await?,
+        })
+    }
+}
+
+/// A connection's `totalCount`: known already, or counted only when a client selects it
+/// (a count reads every matching row, often more than the page itself).
+pub enum Total {
+    Known(u64),
+    Counted(Box<dyn Counter>),
+}
+
+/// Counts the nodes of a connection, when asked.
+pub trait Counter: Send + Sync {
+    fn count<'a>(&'a self, ctx: &'a Context<'_>) -> BoxFuture<'a, AppResult<u64>>;
+}
+
+impl Total {
+    /// The rows `select` matches in the request's organization.
+    pub fn of<E>(db: &crate::tenant::TenantDb, select: sea_orm::Select<E>) -> Self
+    where
+        E: crate::tenant::TenantEntity,
+        E::Model: Send + Sync,
+    {
+        Total::Counted(Box::new(SelectCount {
+            db: db.downgrade(),
+            select,
+        }))
+    }
+}
+
+struct SelectCount<E: crate::tenant::TenantEntity> {
+    db: crate::tenant::WeakTenantDb,
+    select: sea_orm::Select<E>,
+}
+
+impl<E> Counter for SelectCount<E>
+where
+    E: crate::tenant::TenantEntity,
+    E::Model: Send + Sync,
+{
+    fn count<'a>(&'a self, _: &'a Context<'_>) -> BoxFuture<'a, AppResult<u64>> {
+        Box::pin(async move {
+            let db = self.db.upgrade().ok_or_else(|| {
+                AppError::internal(anyhow::anyhow!("a count ran after its request ended"))
+            })?;
+            db.count(self.select.clone()).await
+        })
+    }
 }
 
 /// A page of `Node`s as a Relay connection.
@@ -95,7 +151,7 @@ pub fn page_request<K: CursorKey>(
 pub fn page<Row, Node, K>(
     mut rows: Vec<Row>,
     request: &PageRequest<K>,
-    total_count: u64,
+    total: Total,
     key: impl Fn(&Row) -> K,
     node: impl Fn(Row) -> Node,
 ) -> Page<Node>
@@ -108,7 +164,7 @@ where
     let mut connection = Connection::with_additional_fields(
         request.after.is_some(),
         has_next_page,
-        ConnectionTotals { total_count },
+        ConnectionTotals { total },
     );
     connection.edges.extend(rows.into_iter().map(|row| {
         let cursor = URL_SAFE_NO_PAD.encode(key(&row).encode());
@@ -118,7 +174,7 @@ where
 }
 
 /// A page of `E`'s rows, newest first (ids are UUID v7, so id order is creation order),
-/// with `totalCount` over the whole `select`.
+/// with `totalCount` over the whole `select` (counted if selected).
 pub async fn newest_first<E, Node>(
     db: &crate::tenant::TenantDb,
     select: sea_orm::Select<E>,
@@ -132,7 +188,7 @@ where
     Node: OutputType,
 {
     use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
-    let total = db.count(select.clone()).await?;
+    let total = Total::of(db, select.clone());
     let mut select = select;
     if let Some(IdCursor(id)) = &request.after {
         select = select.filter(E::id_column().lt(*id));
@@ -208,7 +264,7 @@ fn rename_field(error: AppError, renames: &[(&str, &str)]) -> AppError {
 pub fn nested_page<Row, Node>(
     mut rows: Vec<Row>,
     request: &NestedRequest,
-    total_count: u64,
+    total: Total,
     id_of: impl Fn(&Row) -> uuid::Uuid,
     node: impl Fn(Row) -> Node,
 ) -> Page<Node>
@@ -227,7 +283,7 @@ where
     let mut connection = Connection::with_additional_fields(
         has_previous_page,
         has_next_page,
-        ConnectionTotals { total_count },
+        ConnectionTotals { total },
     );
     connection.edges.extend(rows.into_iter().map(|row| {
         let cursor = URL_SAFE_NO_PAD.encode(IdCursor(id_of(&row)).encode());

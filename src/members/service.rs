@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::{Member, MemberFilter};
 use crate::error::{AppError, AppResult};
 use crate::graphql::Services;
-use crate::graphql::pagination::{CursorKey, Page, page, page_request};
+use crate::graphql::pagination::{CursorKey, Page, Total, page, page_request};
 use crate::input::parse_id;
 use crate::policy::{self, Permission as P};
 use crate::tenant::{RequestContext, TenantDb};
@@ -46,7 +46,7 @@ pub async fn list(
     if let Some(role) = filter.role {
         select = select.filter(membership::Column::Role.eq(Role::from(role)));
     }
-    let total = db.count(select.clone()).await?;
+    let total = Total::of(db, select.clone());
     if let Some(MemberCursor(joined, user)) = &request.after {
         select = select.filter(
             Condition::any()

@@ -8,7 +8,7 @@ use super::{AuthPayload, ChangePasswordInput, LogInInput, Me, Membership, Sessio
 use crate::auth::prework::Prework;
 use crate::error::{AppError, AppResult};
 use crate::graphql::Services;
-use crate::graphql::pagination::{CursorKey, Page, page, page_request};
+use crate::graphql::pagination::{CursorKey, Page, Total, page, page_request};
 use crate::input::parse_id;
 use crate::input::{Email, Password};
 use crate::mail::Mail;
@@ -240,7 +240,7 @@ pub async fn sessions(
     let page_request = page_request::<SessionCursor>(first, after)?;
     // A person has a handful of sessions: page over the ordered list in memory.
     let all = request.global().live_sessions(user.user_id).await?;
-    let total = all.len() as u64;
+    let total = Total::Known(all.len() as u64);
     let start = page_request
         .after
         .as_ref()

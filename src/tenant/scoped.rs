@@ -6,7 +6,7 @@ use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelBehavior, ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction,
-    DbErr, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, Select, SqlErr,
+    DbErr, EntityTrait, IntoActiveModel, QueryFilter, Select, SqlErr,
 };
 use uuid::Uuid;
 
@@ -250,14 +250,22 @@ impl TenantDb {
             .await?)
     }
 
+    /// How many rows `select` matches: `SELECT COUNT(*)` over the filter itself, which
+    /// an index on the filtered columns answers without reading the rows (a count over a
+    /// subquery of every column, as `PaginatorTrait::count` builds, may not).
     pub async fn count<E: TenantEntity>(&self, select: Select<E>) -> AppResult<u64>
     where
         E::Model: Send + Sync,
     {
-        Ok(select
+        use sea_orm::QuerySelect;
+        let count: Option<i64> = select
             .filter(E::organization_column().eq(self.organization_id))
-            .count(self.tx())
-            .await?)
+            .select_only()
+            .column_as(Expr::cust("COUNT(*)"), "n")
+            .into_tuple()
+            .one(self.tx())
+            .await?;
+        Ok(count.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
     }
 
     /// The row with this id, or `NOT_FOUND` (also for other organizations' ids).
@@ -487,6 +495,34 @@ impl TenantDb {
         .insert(self.tx())
         .await?;
         Ok(())
+    }
+
+    /// The members with these user ids, each with their user row, in one statement
+    /// (absent ones are simply missing).
+    pub async fn members_by_user_ids(
+        &self,
+        user_ids: &[Uuid],
+    ) -> AppResult<Vec<(membership::Model, user::Model)>> {
+        use sea_orm::{JoinType, QuerySelect};
+        if user_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The entities declare no relations of their own.
+        let membership_user = membership::Entity::belongs_to(user::Entity)
+            .from(membership::Column::UserId)
+            .to(user::Column::Id)
+            .into();
+        let rows = self
+            .find::<membership::Entity>()
+            .filter(membership::Column::UserId.is_in(user_ids.iter().copied()))
+            .join(JoinType::InnerJoin, membership_user)
+            .select_also(user::Entity)
+            .all(self.tx())
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(membership, user)| Some((membership, user?)))
+            .collect())
     }
 
     /// Members with their user rows, for the given page of memberships.
