@@ -92,11 +92,12 @@ pub struct RequestContext {
 impl RequestContext {
     /// Opens the request's transaction and binds it to the caller and organization.
     ///
-    /// On PostgreSQL the transaction first switches to `tenantgate_app` and records the
-    /// user (`app.user_id`), both transaction-locally; then one statement reads the
-    /// caller's membership and, only if there is one, sets `app.organization_id` to it,
-    /// so the database itself never binds a request to an organization its user is
-    /// not a member of.
+    /// On PostgreSQL one statement binds the transaction: it switches to
+    /// `tenantgate_app` and records the caller, transaction-locally, and sets
+    /// `app.organization_id` only to an organization the caller belongs to (a person's
+    /// membership, read under row-level security; an API key's own organization), so the
+    /// database itself never binds a request to an organization its caller is not a
+    /// member of.
     pub async fn establish(
         db: &Database,
         kind: OperationKind,
@@ -112,19 +113,27 @@ impl RequestContext {
         let postgres = db.is_postgres();
         let mut principal = principal;
 
+        // A person's request on PostgreSQL is bound in one round trip, membership included.
+        let mut bound = None;
         let live = match (&principal, postgres) {
-            (Principal::User(user), true) => prepare_postgres(&tx, Some(user), read_only).await?,
+            (Principal::User(user), true) => {
+                let (live, membership) = bind_person(&tx, user, &choice, read_only).await?;
+                bound = Some(membership);
+                live
+            }
             (Principal::User(user), false) => GlobalDb::session_is_live(&tx, user).await?,
             // Bound together with the organization, below.
             (Principal::ApiKey(_), true) => true,
             (Principal::Anonymous { .. } | Principal::System, true) => {
-                prepare_postgres(&tx, None, read_only).await?
+                prepare_postgres(&tx, read_only).await?;
+                true
             }
             (Principal::Anonymous { .. } | Principal::System | Principal::ApiKey(_), false) => true,
         };
         if !live {
-            if postgres {
-                prepare_postgres(&tx, None, read_only).await?;
+            // `bind_person` has already bound a dead session's request as anonymous.
+            if postgres && bound.is_none() {
+                prepare_postgres(&tx, read_only).await?;
             }
             principal = Principal::Anonymous {
                 rejected: Some("your session has ended: sign in again".into()),
@@ -132,20 +141,22 @@ impl RequestContext {
         }
 
         let tenant = match &principal {
-            Principal::User(user) => bind_organization(&tx, postgres, user, &choice).await?.map(
-                |(organization_id, role, status)| {
-                    TenantDb::new(
-                        tx.clone(),
-                        organization_id,
-                        Actor::Member(Member {
-                            user_id: user.user_id,
-                            role,
-                        }),
-                        status,
-                        client.ip.clone(),
-                    )
-                },
-            ),
+            Principal::User(user) => match bound {
+                Some(membership) => membership,
+                None => bind_organization(&tx, user, &choice).await?,
+            }
+            .map(|(organization_id, role, status)| {
+                TenantDb::new(
+                    tx.clone(),
+                    organization_id,
+                    Actor::Member(Member {
+                        user_id: user.user_id,
+                        role,
+                    }),
+                    status,
+                    client.ip.clone(),
+                )
+            }),
             Principal::ApiKey(key) => match bind_key(&tx, postgres, key, &choice, read_only).await?
             {
                 Ok(status) => Ok(TenantDb::new(
@@ -160,7 +171,7 @@ impl RequestContext {
                 )),
                 Err(refusal) => {
                     if postgres {
-                        prepare_postgres(&tx, None, read_only).await?;
+                        prepare_postgres(&tx, read_only).await?;
                     }
                     if matches!(refusal, NoTenant::Unauthenticated(_)) {
                         principal = Principal::Anonymous {
@@ -313,48 +324,30 @@ impl RequestContext {
     }
 }
 
-/// The first statement of every PostgreSQL request, one round trip: switch to
-/// `tenantgate_app`, record the user (`app.user_id`), clear the organization, make the
-/// transaction read-only for queries, and read whether the user's session is still live.
-/// All settings are transaction-local, so nothing survives into the pooled connection's
-/// next request. Answers whether the session is live (always true for anonymous).
-async fn prepare_postgres(
-    tx: &DatabaseTransaction,
-    user: Option<&UserPrincipal>,
-    read_only: bool,
-) -> Result<bool, AppError> {
-    let (user_id, session_id) = match user {
-        Some(user) => (Some(user.user_id), Some(user.session_id)),
-        None => (None, None),
-    };
+/// The set-up statement of a request that acts for nobody on PostgreSQL (anonymous, the
+/// system principal, a dead session, a refused key), one round trip: switch to
+/// `tenantgate_app` with no user and no organization, read-only for queries. All settings
+/// are transaction-local, so nothing survives into the pooled connection's next request.
+async fn prepare_postgres(tx: &DatabaseTransaction, read_only: bool) -> Result<(), AppError> {
     // Only queries touch the access mode: read-only may be set at any point, and
     // mutations keep the server's default.
-    const PREPARE: &str = "SELECT $2::uuid IS NULL OR EXISTS (SELECT 1 FROM session \
-         WHERE id = $2 AND user_id = $1 AND revoked_at IS NULL AND expires_at > now()) AS live, \
-         set_config('role', 'tenantgate_app', true), \
-         set_config('app.user_id', coalesce($1::text, ''), true), \
+    const PREPARE: &str = "SELECT set_config('role', 'tenantgate_app', true), \
+         set_config('app.user_id', '', true), \
          set_config('app.organization_id', '', true)";
-    const PREPARE_READ_ONLY: &str = "SELECT $2::uuid IS NULL OR EXISTS (SELECT 1 FROM session \
-         WHERE id = $2 AND user_id = $1 AND revoked_at IS NULL AND expires_at > now()) AS live, \
-         set_config('role', 'tenantgate_app', true), \
-         set_config('app.user_id', coalesce($1::text, ''), true), \
+    const PREPARE_READ_ONLY: &str = "SELECT set_config('role', 'tenantgate_app', true), \
+         set_config('app.user_id', '', true), \
          set_config('app.organization_id', '', true), \
          set_config('transaction_read_only', 'on', true)";
-    let row = tx
-        .query_one_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            if read_only {
-                PREPARE_READ_ONLY
-            } else {
-                PREPARE
-            },
-            [user_id.into(), session_id.into()],
-        ))
-        .await?;
-    Ok(match row {
-        Some(row) => row.try_get::<bool>("", "live")?,
-        None => false,
-    })
+    tx.execute_raw(Statement::from_string(
+        DbBackend::Postgres,
+        if read_only {
+            PREPARE_READ_ONLY
+        } else {
+            PREPARE
+        },
+    ))
+    .await?;
+    Ok(())
 }
 
 /// `FORBIDDEN` naming the scope an API key lacks.
@@ -417,54 +410,74 @@ async fn bind_key(
     })
 }
 
-async fn bind_organization(
-    tx: &DatabaseTransaction,
-    postgres: bool,
+/// A person's membership in the organization they chose, or why there is none.
+type Membership = Result<(Uuid, Role, OrganizationStatus), NoTenant>;
+
+/// The organization a person's request asks for, or why it names none.
+fn chosen_organization(
     user: &UserPrincipal,
     choice: &OrganizationChoice,
-) -> Result<Result<(Uuid, Role, OrganizationStatus), NoTenant>, AppError> {
-    let organization_id = match choice {
-        OrganizationChoice::Named(id) => *id,
-        OrganizationChoice::Malformed => return Ok(Err(NoTenant::MalformedHeader)),
-        OrganizationChoice::Default => match user.default_organization_id {
-            Some(id) => id,
-            None => return Ok(Err(NoTenant::NoOrganization)),
-        },
+) -> Result<Uuid, NoTenant> {
+    match choice {
+        OrganizationChoice::Named(id) => Ok(*id),
+        OrganizationChoice::Malformed => Err(NoTenant::MalformedHeader),
+        OrganizationChoice::Default => user.default_organization_id.ok_or(NoTenant::NoOrganization),
+    }
+}
+
+/// SQLite: reads the membership (with the organization's status).
+async fn bind_organization(
+    tx: &DatabaseTransaction,
+    user: &UserPrincipal,
+    choice: &OrganizationChoice,
+) -> Result<Membership, AppError> {
+    let organization_id = match chosen_organization(user, choice) {
+        Ok(id) => id,
+        Err(refusal) => return Ok(Err(refusal)),
     };
-    let membership = if postgres {
-        bind_postgres(tx, organization_id, user.user_id).await?
-    } else {
-        GlobalDb::role_in(tx, organization_id, user.user_id).await?
-    };
-    Ok(membership
+    Ok(GlobalDb::role_in(tx, organization_id, user.user_id)
+        .await?
         .map(|(role, status)| (organization_id, role, status))
         .ok_or(NoTenant::NotMember))
 }
 
-/// Reads the membership (with the organization's status) and sets
-/// `app.organization_id` in the same statement; the setting is only made for a row that
-/// exists.
-async fn bind_postgres(
+/// PostgreSQL: the first and only set-up statement of a person's request, through
+/// `tenantgate_bind_person` (migration `m20261203_000001_bind_person`): whether the
+/// session is live, the role switch and `app.user_id`, read-only for queries, and the
+/// membership, read under row-level security and bound (`app.organization_id`) only if
+/// it exists. A dead session's request is left bound as anonymous.
+async fn bind_person(
     tx: &DatabaseTransaction,
-    organization_id: Uuid,
-    user_id: Uuid,
-) -> Result<Option<(Role, OrganizationStatus)>, AppError> {
+    user: &UserPrincipal,
+    choice: &OrganizationChoice,
+    read_only: bool,
+) -> Result<(bool, Membership), AppError> {
+    let chosen = chosen_organization(user, choice);
     let row = tx
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT m.role, o.status, \
-                    set_config('app.organization_id', m.organization_id::text, true) AS bound \
-             FROM membership m JOIN organization o ON o.id = m.organization_id \
-             WHERE m.organization_id = $1 AND m.user_id = $2",
-            [organization_id.into(), user_id.into()],
+            "SELECT live, member_role, organization_status \
+             FROM tenantgate_bind_person($1, $2, $3, $4)",
+            [
+                user.user_id.into(),
+                user.session_id.into(),
+                chosen.as_ref().ok().copied().into(),
+                read_only.into(),
+            ],
         ))
         .await?;
     let Some(row) = row else {
-        return Ok(None);
+        return Ok((false, Err(NoTenant::NotMember)));
     };
-    let role: String = row.try_get("", "role")?;
-    let status: String = row.try_get("", "status")?;
-    Ok(Some((parse_role(&role)?, parse_status(&status)?)))
+    let live: bool = row.try_get("", "live")?;
+    let role: Option<String> = row.try_get("", "member_role")?;
+    let status: Option<String> = row.try_get("", "organization_status")?;
+    let membership = match (chosen, role, status) {
+        (Err(refusal), _, _) => Err(refusal),
+        (Ok(id), Some(role), Some(status)) => Ok((id, parse_role(&role)?, parse_status(&status)?)),
+        (Ok(_), _, _) => Err(NoTenant::NotMember),
+    };
+    Ok((live, membership))
 }
 
 pub(super) fn parse_status(stored: &str) -> Result<OrganizationStatus, AppError> {

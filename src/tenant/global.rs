@@ -103,17 +103,20 @@ impl GlobalDb {
         organization_id: Uuid,
         user_id: Uuid,
     ) -> AppResult<Option<(Role, OrganizationStatus)>> {
-        let Some(membership) = membership::Entity::find_by_id((organization_id, user_id))
+        use sea_orm::{JoinType, QuerySelect};
+        // The entities declare no relations of their own.
+        let membership_organization = membership::Entity::belongs_to(organization::Entity)
+            .from(membership::Column::OrganizationId)
+            .to(organization::Column::Id)
+            .into();
+        Ok(membership::Entity::find_by_id((organization_id, user_id))
+            .select_only()
+            .column(membership::Column::Role)
+            .column(organization::Column::Status)
+            .join(JoinType::InnerJoin, membership_organization)
+            .into_tuple()
             .one(tx)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let organization = organization::Entity::find_by_id(organization_id)
-            .one(tx)
-            .await?
-            .ok_or(AppError::not_found("organization"))?;
-        Ok(Some((membership.role, organization.status)))
+            .await?)
     }
 
     // ---- users -------------------------------------------------------------------------
