@@ -257,7 +257,7 @@ pub struct QueryLimits {
     /// Largest query complexity (each field counts 1; lists count `first` times their items;
     /// `__schema`/`__type` count the schema elements they can list). The operations of a
     /// batch share it.
-    #[arg(long, env = "TENANTGATE_MAX_COMPLEXITY", default_value_t = 2000)]
+    #[arg(long, env = "TENANTGATE_MAX_COMPLEXITY", default_value_t = 5000)]
     pub max_complexity: usize,
     /// Most aliases in one operation (or in all the operations of a batch together).
     #[arg(long, env = "TENANTGATE_MAX_ALIASES", default_value_t = 50)]
@@ -296,7 +296,7 @@ impl Default for QueryLimits {
         QueryLimits {
             max_depth: 12,
             max_introspection_depth: 20,
-            max_complexity: 2000,
+            max_complexity: 5000,
             max_aliases: 50,
             max_directives: 50,
             max_response_bytes: 4 * 1024 * 1024,

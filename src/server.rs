@@ -26,7 +26,7 @@ use crate::auth::throttle::Throttle;
 use crate::auth::tokens::TokenService;
 use crate::channels::CredentialSealer;
 use crate::config::{QueryLimits, ServeConfig};
-use crate::graphql::{self, AppSchema, Services};
+use crate::graphql::{self, Services};
 use crate::mail::Mailer;
 use crate::tenant::{self, Database, StatementLog};
 
@@ -57,7 +57,7 @@ async fn drop_unfit_request_id(mut request: axum::extract::Request) -> axum::ext
 
 /// What every handler shares.
 pub struct AppState {
-    pub schema: AppSchema,
+    pub schemas: graphql::Schemas,
     /// See [`graphql::nullable_root_fields`].
     pub nullable_root_fields: std::collections::HashSet<String>,
     pub db: Database,
@@ -217,9 +217,9 @@ impl Application {
                 std::time::Duration::from_secs(config.purge_interval_secs),
             ));
         }
-        let schema = graphql::build_schema(&config.limits, config.dev, Some(services.clone()));
+        let schemas = graphql::Schemas::new(&config.limits, config.dev, services.clone());
         let state = Arc::new(AppState {
-            schema,
+            schemas,
             nullable_root_fields: graphql::nullable_root_fields(),
             db,
             tokens,

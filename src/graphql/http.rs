@@ -17,6 +17,7 @@ use serde_json::json;
 
 use super::introspection::{self, Introspection};
 use super::limits;
+use super::response::{self, Answer, Selected};
 use crate::auth::{self, Principal};
 use crate::error::AppError;
 use crate::server::AppState;
@@ -52,7 +53,10 @@ enum Method {
 
 /// The result of one operation, before it becomes a body.
 struct Outcome {
-    body: serde_json::Value,
+    /// The operation's answer as JSON.
+    body: Vec<u8>,
+    /// What its errors say that decides the HTTP answer.
+    signals: Signals,
     /// The request failed before execution (no `data`).
     request_error: bool,
     /// A mutation over GET.
@@ -92,8 +96,8 @@ fn error_body(error: &AppError) -> serde_json::Value {
     json!({ "errors": [{ "message": error.to_string(), "extensions": extensions }] })
 }
 
-fn reply(status: StatusCode, content_type: &'static str, body: serde_json::Value) -> Response {
-    let mut response = (status, body.to_string()).into_response();
+fn reply(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response {
+    let mut response = (status, body).into_response();
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -101,7 +105,7 @@ fn reply(status: StatusCode, content_type: &'static str, body: serde_json::Value
 }
 
 fn request_failure(status: StatusCode, error: &AppError) -> Response {
-    reply(status, JSON, error_body(error))
+    reply(status, JSON, error_body(error).to_string().into_bytes())
 }
 
 /// `POST /graphql`.
@@ -299,9 +303,8 @@ async fn run(
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             };
             let outcome = failure(error, &request_id);
-            let retry_after = retry_after(&outcome.body);
             let mut response = reply(status, JSON, outcome.body);
-            if let Some(seconds) = retry_after {
+            if let Some(seconds) = outcome.signals.retry_after {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
@@ -372,16 +375,7 @@ async fn run(
                 .insert(header::ALLOW, HeaderValue::from_static("POST"));
             return response;
         }
-        over_budget = batched
-            && outcome.request_error
-            && outcome.body["errors"].as_array().is_some_and(|errors| {
-                errors.iter().any(|error| {
-                    matches!(
-                        error["extensions"]["code"].as_str(),
-                        Some("QUERY_TOO_COMPLEX" | "RESPONSE_TOO_LARGE")
-                    )
-                })
-            });
+        over_budget = batched && outcome.request_error && outcome.signals.over_limits;
         outcomes.push(outcome);
     }
 
@@ -390,13 +384,18 @@ async fn run(
         ResponseType::Json => JSON,
     };
     if batched {
-        let retry_after = outcomes.iter().filter_map(|o| retry_after(&o.body)).max();
-        let bodies = outcomes.into_iter().map(|o| o.body).collect();
-        let mut response = reply(
-            StatusCode::OK,
-            content_type,
-            serde_json::Value::Array(bodies),
-        );
+        let retry_after = outcomes.iter().filter_map(|o| o.signals.retry_after).max();
+        let mut body =
+            Vec::with_capacity(outcomes.iter().map(|o| o.body.len() + 1).sum::<usize>() + 1);
+        body.push(b'[');
+        for (index, outcome) in outcomes.into_iter().enumerate() {
+            if index > 0 {
+                body.push(b',');
+            }
+            body.extend_from_slice(&outcome.body);
+        }
+        body.push(b']');
+        let mut response = reply(StatusCode::OK, content_type, body);
         if let Some(seconds) = retry_after {
             response
                 .headers_mut()
@@ -412,7 +411,7 @@ async fn run(
     };
     let status = if outcome.rate_limited {
         StatusCode::TOO_MANY_REQUESTS
-    } else if outcome.request_error && unavailable(&outcome.body) {
+    } else if outcome.request_error && outcome.signals.unavailable {
         // It could not run for want of the database: 503 whatever the media type, so
         // proxies and clients see a failure to retry rather than a GraphQL answer.
         StatusCode::SERVICE_UNAVAILABLE
@@ -423,7 +422,7 @@ async fn run(
     } else {
         StatusCode::OK
     };
-    let retry_after = retry_after(&outcome.body);
+    let retry_after = outcome.signals.retry_after;
     let mut response = reply(status, content_type, outcome.body);
     if let Some(seconds) = retry_after {
         response
@@ -435,8 +434,17 @@ async fn run(
 
 impl Outcome {
     fn new(body: serde_json::Value, request_error: bool) -> Self {
+        Outcome::written(
+            body.to_string().into_bytes(),
+            Signals::of(&body),
+            request_error,
+        )
+    }
+
+    fn written(body: Vec<u8>, signals: Signals, request_error: bool) -> Self {
         Outcome {
             body,
+            signals,
             request_error,
             method_not_allowed: false,
             malformed: false,
@@ -511,7 +519,7 @@ async fn execute(
     if let Err(error) = limits::check_nesting(&query, state.limits.max_parser_depth) {
         return request_error(error);
     }
-    let Some(introspection) = state.schema.data::<Arc<Introspection>>() else {
+    let Some(introspection) = state.schemas.lean.data::<Arc<Introspection>>() else {
         return failure(
             AppError::internal(anyhow::anyhow!("the schema has no introspection state")),
             call.request_id,
@@ -525,7 +533,7 @@ async fn execute(
     if let Some(name) = &operation_name {
         request = request.operation_name(name.clone());
     }
-    let (kind, root_fields, shape, planned) = {
+    let (kind, root_fields, shape, planned, document) = {
         let document = match request.parsed_query() {
             Ok(document) => document,
             Err(error) => {
@@ -565,12 +573,15 @@ async fn execute(
             root_fields(selected, kind, &state.nullable_root_fields),
             shape,
             planned,
+            // Execution consumes the request's document; the answer is written in the
+            // order of its selections.
+            document.clone(),
         )
     };
     if kind == OperationKind::Mutation && call.method == Method::Get {
         return Outcome {
             method_not_allowed: true,
-            ..Outcome::new(serde_json::Value::Null, true)
+            ..Outcome::written(Vec::new(), Signals::default(), true)
         };
     }
 
@@ -630,22 +641,28 @@ async fn execute(
             (Ok(()), Err(error)) => request_error(error),
             (Ok(()), Ok(())) => {
                 state.metrics.introspection_answered(true);
-                Outcome::new(answer.body.as_ref().clone(), false)
+                Outcome::written(answer.body.as_ref().clone(), Signals::default(), false)
             }
         };
     }
 
     // The request's copy is dropped with the request, so the context (and with it the
     // transaction) has a single owner again when execution ends.
+    let mut dispatcher = Arc::default();
     if let Some(tenant) = context.bound_tenant() {
-        request = request.data(super::loaders::loaders(tenant));
+        let loaders = super::loaders::loaders(tenant);
+        dispatcher = loaders.dispatcher();
+        request = request.data(loaders);
     }
     let context = Arc::new(context);
     let complexity_before = call.budget.complexity_spent();
-    let mut response = state
-        .schema
-        .execute(request.data(context.clone()).data(call.budget.clone()))
-        .await;
+    let schema = if call.budget.batched() || shape.introspects {
+        &state.schemas.metered
+    } else {
+        &state.schemas.lean
+    };
+    let execution = schema.execute(request.data(context.clone()).data(call.budget.clone()));
+    let mut response = super::batching::batching(dispatcher, execution).await;
     let Ok(context) = Arc::try_unwrap(context) else {
         return request_error(AppError::internal(anyhow::anyhow!(
             "the request context outlived its request"
@@ -668,20 +685,28 @@ async fn execute(
         crate::error::annotate(error, call.request_id);
     }
     cap_errors(&mut response.errors, state.limits.max_errors);
-    let mut body = match serde_json::to_value(&response) {
+    let written = limits::select_operation(&document, operation_name.as_deref())
+        .map_err(|_| AppError::internal(anyhow::anyhow!("the executed operation is gone")))
+        .and_then(|operation| {
+            let selected = Selected::root(&operation.selection_set.node, &document.fragments);
+            let answer = Answer {
+                data: (!failed_before_execution).then_some(&response.data),
+                selected: &selected,
+                errors: &response.errors,
+            };
+            response::to_bytes(&answer).map_err(AppError::internal)
+        });
+    let body = match written {
         Ok(body) => body,
         Err(error) => {
             return match context.finish(false).await {
-                Ok(()) => request_error(AppError::internal(error)),
+                Ok(()) => request_error(error),
                 Err(error) => failure(error, call.request_id),
             };
         }
     };
-    if failed_before_execution && let Some(object) = body.as_object_mut() {
-        object.remove("data");
-    }
     // Measured before committing: a mutation whose answer cannot be sent is rolled back.
-    let bytes = serialized_len(&body);
+    let bytes = body.len();
     let too_large = call.budget.charge_bytes(bytes).err();
     if too_large.is_some() {
         commit = false;
@@ -706,7 +731,8 @@ async fn execute(
         cached.introspection.keep(cached.key, answer).await;
         state.metrics.introspection_answered(false);
     }
-    Outcome::new(body, failed_before_execution)
+    let signals = Signals::of_errors(&response.errors);
+    Outcome::written(body, signals, failed_before_execution)
 }
 
 /// Whether `principal` may run introspection queries at all.
@@ -740,24 +766,6 @@ fn cap_errors(errors: &mut Vec<async_graphql::ServerError>, max: usize) {
     let mut error = error.into_server_error(Default::default());
     crate::error::annotate(&mut error, "");
     errors.push(error);
-}
-
-/// The length of `value` as JSON, without building the text.
-fn serialized_len(value: &serde_json::Value) -> usize {
-    struct Counter(usize);
-    impl std::io::Write for Counter {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0 += bytes.len();
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut counter = Counter(0);
-    // Writing a `Value` to a counter cannot fail.
-    let _ = serde_json::to_writer(&mut counter, value);
-    counter.0
 }
 
 /// The root fields an operation selects directly: response key (alias or name), and
@@ -852,28 +860,53 @@ fn restore_null_nested_fields(response: &mut async_graphql::Response) {
     }
 }
 
-/// The longest `retryAfter` among `RATE_LIMITED` errors, for the `Retry-After` header.
-fn retry_after(body: &serde_json::Value) -> Option<u64> {
-    body["errors"]
-        .as_array()?
-        .iter()
-        .filter(|error| {
-            matches!(
-                error["extensions"]["code"].as_str(),
-                Some("RATE_LIMITED" | "UNAVAILABLE")
-            )
-        })
-        .filter_map(|error| error["extensions"]["retryAfter"].as_u64())
-        .max()
+/// What an answer's errors say that decides the HTTP answer around it.
+#[derive(Clone, Copy, Default)]
+struct Signals {
+    /// The longest `retryAfter` among `RATE_LIMITED` and `UNAVAILABLE` errors, for the
+    /// `Retry-After` header.
+    retry_after: Option<u64>,
+    /// The database's absence is what failed the request.
+    unavailable: bool,
+    /// Refused as too complex or too large: a batch stops there.
+    over_limits: bool,
 }
 
-/// Whether the database's absence is what failed the request.
-fn unavailable(body: &serde_json::Value) -> bool {
-    body["errors"].as_array().is_some_and(|errors| {
-        errors
-            .iter()
-            .any(|error| error["extensions"]["code"] == "UNAVAILABLE")
-    })
+impl Signals {
+    /// Read from a body (its `errors`).
+    fn of(body: &serde_json::Value) -> Self {
+        let Some(errors) = body["errors"].as_array() else {
+            return Signals::default();
+        };
+        let code =
+            |error: &serde_json::Value| error["extensions"]["code"].as_str().map(str::to_owned);
+        Signals {
+            retry_after: errors
+                .iter()
+                .filter(|error| {
+                    matches!(code(error).as_deref(), Some("RATE_LIMITED" | "UNAVAILABLE"))
+                })
+                .filter_map(|error| error["extensions"]["retryAfter"].as_u64())
+                .max(),
+            unavailable: errors
+                .iter()
+                .any(|error| code(error).as_deref() == Some("UNAVAILABLE")),
+            over_limits: errors.iter().any(|error| {
+                matches!(
+                    code(error).as_deref(),
+                    Some("QUERY_TOO_COMPLEX" | "RESPONSE_TOO_LARGE")
+                )
+            }),
+        }
+    }
+
+    /// Read from an executed operation's errors (none, almost always).
+    fn of_errors(errors: &[async_graphql::ServerError]) -> Self {
+        if errors.is_empty() {
+            return Signals::default();
+        }
+        Signals::of(&json!({ "errors": errors }))
+    }
 }
 
 /// The caller's address. Behind `hops` trusted proxies (each appending the address it

@@ -47,11 +47,11 @@ impl Key {
     }
 }
 
-/// A cached answer: the body, its size serialized, and the complexity validation gave
+/// A cached answer: the body as written, its size, and the complexity validation gave
 /// its query (charged again on every hit, as if it ran).
 #[derive(Clone)]
 pub struct Answer {
-    pub body: Arc<serde_json::Value>,
+    pub body: Arc<Vec<u8>>,
     pub bytes: usize,
     pub complexity: usize,
 }

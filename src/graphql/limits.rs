@@ -575,6 +575,11 @@ impl Budget {
         Ok(())
     }
 
+    /// Whether the request is a batch (its operations share this budget).
+    pub fn batched(&self) -> bool {
+        self.batched
+    }
+
     pub fn complexity_spent(&self) -> usize {
         self.spent().complexity
     }

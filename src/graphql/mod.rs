@@ -2,6 +2,7 @@
 //! fields themselves live with their capability (`sessions/`, `organizations/`,
 //! `channels/`, `contacts/`, `conversations/`, `events/`, `analytics/`, …).
 
+pub mod batching;
 pub mod graphiql;
 pub mod guards;
 pub mod http;
@@ -10,6 +11,7 @@ pub mod limits;
 pub mod loaders;
 pub mod pagination;
 pub mod prework;
+pub mod response;
 pub mod text;
 
 use std::sync::Arc;
@@ -132,9 +134,61 @@ pub enum Role {
     Viewer,
 }
 
-/// Builds the schema with the configured limits. `services` is `None` only when the
-/// schema is built to print its SDL.
+/// The schema, built twice over the same types and state.
+pub struct Schemas {
+    /// For a single operation without introspection: its complexity is the whole
+    /// request's, so async-graphql's own per-operation limit is the budget and no
+    /// extension is needed. (With any extension registered, async-graphql sends every
+    /// field through an instrumented path: a registry look-up, a boxed future and, for
+    /// list items, two formatted type names per value.)
+    pub lean: AppSchema,
+    /// For batches and introspection: charges each operation's validated complexity to
+    /// the request's shared budget ([`limits::SharedComplexity`]), which a cached
+    /// introspection answer is charged again on every hit.
+    pub metered: AppSchema,
+}
+
+impl Schemas {
+    pub fn new(limits: &QueryLimits, dev: bool, services: Arc<Services>) -> Self {
+        let introspection = Arc::new(introspection::Introspection::default());
+        Schemas {
+            lean: schema(
+                limits,
+                dev,
+                Some(services.clone()),
+                None,
+                introspection.clone(),
+            ),
+            metered: schema(
+                limits,
+                dev,
+                Some(services),
+                Some(limits::SharedComplexity),
+                introspection,
+            ),
+        }
+    }
+}
+
+/// Builds the (metered) schema with the configured limits, without services: to print
+/// its SDL or read its size.
 pub fn build_schema(limits: &QueryLimits, dev: bool, services: Option<Arc<Services>>) -> AppSchema {
+    schema(
+        limits,
+        dev,
+        services,
+        Some(limits::SharedComplexity),
+        Arc::new(introspection::Introspection::default()),
+    )
+}
+
+fn schema(
+    limits: &QueryLimits,
+    dev: bool,
+    services: Option<Arc<Services>>,
+    metering: Option<limits::SharedComplexity>,
+    introspection: Arc<introspection::Introspection>,
+) -> AppSchema {
     let mut builder = Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
@@ -145,9 +199,11 @@ pub fn build_schema(limits: &QueryLimits, dev: bool, services: Option<Arc<Servic
     .limit_complexity(limits.max_complexity)
     .limit_recursive_depth(limits.max_parser_depth)
     .limit_directives(limits.max_directives)
+    .data(introspection);
     // A batch's operations share one complexity budget (`limits::Budget`).
-    .extension(limits::SharedComplexity)
-    .data(Arc::new(introspection::Introspection::default()));
+    if let Some(metering) = metering {
+        builder = builder.extension(metering);
+    }
     if !dev {
         builder = builder.disable_suggestions();
     }

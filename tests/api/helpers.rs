@@ -211,6 +211,12 @@ impl TestApp {
         }
     }
 
+    /// The gateway restarted on the same data after `adjust` changed its configuration.
+    pub async fn restarted_with(mut self, adjust: impl FnOnce(&mut ServeConfig)) -> TestApp {
+        adjust(&mut self.config);
+        self.restart().await
+    }
+
     /// Stops the gateway and starts a new one on the same database and master key.
     pub async fn restart(mut self) -> TestApp {
         if let Some(stop) = self.stop.take() {

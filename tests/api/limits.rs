@@ -83,6 +83,8 @@ on_both_databases! {
     }
 
     async fn complexity_counts_page_sizes(app) {
+        // The arithmetic below is made for this limit, whatever the default.
+        let app = app.restarted_with(|config| config.limits.max_complexity = 2000).await;
         let ann = app.sign_up("ann", "acme").await;
         let list = "contacts(first: 100) { edges { node { id name email phone ownerId createdAt updatedAt } } }";
         app.as_user(&ann, &format!("{{ a: {list} }}"), json!({})).await.ok();
@@ -267,6 +269,8 @@ on_both_databases! {
     }
 
     async fn introspection_is_weighed_with_the_rest_of_the_request(app) {
+        // The arithmetic below is made for this limit, whatever the default.
+        let app = app.restarted_with(|config| config.limits.max_complexity = 2000).await;
         let ann = app.sign_up("ann", "acme").await;
         let list = "contacts(first: 100) { edges { node { id name email phone ownerId createdAt updatedAt } } }";
         let lists = format!("a: {list} b: {list}");
@@ -286,6 +290,8 @@ on_both_databases! {
     }
 
     async fn a_batch_shares_one_budget(app) {
+        // The arithmetic below is made for this limit, whatever the default.
+        let app = app.restarted_with(|config| config.limits.max_complexity = 2000).await;
         let ann = app.sign_up("ann", "acme").await;
         let list = "contacts(first: 100) { edges { node { id name email phone ownerId createdAt updatedAt } } }";
         let one = json!({ "query": format!("{{ a: {list} }}") });
