@@ -18,7 +18,7 @@ mod m20261123_000007_events;
 mod m20261124_000001_pending_sign_ups;
 mod m20261201_000001_keep_an_owner;
 mod m20261202_000001_least_privilege;
-mod m20261203_000001_bind_person;
+mod m20261203_000001_public_channel_read;
 pub mod security;
 
 pub struct Migrator;
@@ -37,7 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_pending_sign_ups::Migration),
             Box::new(m20261201_000001_keep_an_owner::Migration),
             Box::new(m20261202_000001_least_privilege::Migration),
-            Box::new(m20261203_000001_bind_person::Migration),
+            Box::new(m20261203_000001_public_channel_read::Migration),
         ]
     }
 }

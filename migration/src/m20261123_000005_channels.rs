@@ -34,18 +34,22 @@ enum OrganizationAgent {
 
 /// Reads a channel's public part (`enabled`, and of the settings only `greeting` and
 /// `branding`; never instructions, provider, model, other settings or credentials)
-/// inside its organization. The function's `SET` clause
-/// confines the binding to `app.organization_id` to this one statement: PostgreSQL
-/// restores the request's own binding when the function returns, so the fields of a
-/// query that run beside it (query fields run concurrently on the request's
-/// transaction) never see another organization's binding. It runs with the caller's
-/// rights, so row-level security applies.
-const PUBLIC_READ: &str = r#"
-CREATE FUNCTION public_channel_config(target_organization uuid, target_kind text)
+/// inside its organization. The binding to `app.organization_id` lasts for this one
+/// statement: the function restores the request's own binding before it returns (`RETURN
+/// QUERY` has run its query by then), so the fields of a query that run beside it (query
+/// fields run concurrently on the request's transaction) never see another
+/// organization's binding. It runs with the caller's rights, so row-level security
+/// applies. (A `SET app.organization_id` clause would do the restoring too, but
+/// PostgreSQL lets only a superuser attach a custom setting to a function, and the
+/// gateway's own role need not be one: `m20261203_000001_public_channel_read` replaces a
+/// function made with that clause.)
+pub(crate) const PUBLIC_READ: &str = r#"
+CREATE OR REPLACE FUNCTION public_channel_config(target_organization uuid, target_kind text)
 RETURNS TABLE (enabled boolean, settings text)
 LANGUAGE plpgsql
-SET app.organization_id = ''
 AS $$
+DECLARE
+    bound text := coalesce(current_setting('app.organization_id', true), '');
 BEGIN
     PERFORM set_config('app.organization_id', target_organization::text, true);
     RETURN QUERY
@@ -55,6 +59,7 @@ BEGIN
                                   'branding', c.settings::jsonb -> 'branding')::text
         FROM channel_config c
         WHERE c.organization_id = target_organization AND c.kind = target_kind;
+    PERFORM set_config('app.organization_id', bound, true);
 END
 $$;
 REVOKE ALL ON FUNCTION public_channel_config(uuid, text) FROM PUBLIC;

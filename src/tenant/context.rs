@@ -441,28 +441,47 @@ async fn bind_organization(
         .ok_or(NoTenant::NotMember))
 }
 
-/// PostgreSQL: the first and only set-up statement of a person's request, through
-/// `tenantgate_bind_person` (migration `m20261203_000001_bind_person`): whether the
-/// session is live, the role switch and `app.user_id`, read-only for queries, and the
-/// membership, read under row-level security and bound (`app.organization_id`) only if
-/// it exists. A dead session's request is left bound as anonymous.
+/// PostgreSQL: the first and only set-up statement of a person's request, one round
+/// trip. The subquery `b` runs first (a subquery that calls `set_config` is never merged
+/// into the query around it, and the membership is read laterally, per row of `b`): it
+/// reads whether the session is live, switches to `tenantgate_app` and records the
+/// user. Then the membership is read, for a live session only, where row-level security
+/// (`own_memberships`, for a gateway role that is subject to it) already sees the user;
+/// and `app.organization_id` is set only to an organization the row says the user
+/// belongs to. A dead session's request is left bound as nobody. Read-only for queries.
 async fn bind_person(
     tx: &DatabaseTransaction,
     user: &UserPrincipal,
     choice: &OrganizationChoice,
     read_only: bool,
 ) -> Result<(bool, Membership), AppError> {
+    const BIND: &str = "SELECT b.live, mo.role AS member_role, mo.status AS organization_status, \
+             set_config('app.organization_id', coalesce(mo.organization_id::text, ''), true) AS bound";
+    const READ_ONLY: &str = ", set_config('transaction_read_only', 'on', true) AS read_only";
+    const FROM: &str = " FROM (SELECT s.live, \
+                 set_config('role', 'tenantgate_app', true) AS role_set, \
+                 set_config('app.user_id', CASE WHEN s.live THEN $1::text ELSE '' END, true) AS user_set \
+             FROM (SELECT EXISTS (SELECT 1 FROM session WHERE id = $2 AND user_id = $1 \
+                   AND revoked_at IS NULL AND expires_at > now()) AS live) s) b \
+         LEFT JOIN LATERAL (SELECT m.organization_id, m.role::text AS role, o.status::text AS status \
+             FROM membership m JOIN organization o ON o.id = m.organization_id \
+             WHERE b.live AND m.organization_id = $3 AND m.user_id = $1) mo ON true";
+    static STATEMENTS: std::sync::OnceLock<[String; 2]> = std::sync::OnceLock::new();
+    let [writable, read_only_statement] =
+        STATEMENTS.get_or_init(|| [format!("{BIND}{FROM}"), format!("{BIND}{READ_ONLY}{FROM}")]);
     let chosen = chosen_organization(user, choice);
     let row = tx
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT live, member_role, organization_status \
-             FROM tenantgate_bind_person($1, $2, $3, $4)",
+            if read_only {
+                read_only_statement.as_str()
+            } else {
+                writable.as_str()
+            },
             [
                 user.user_id.into(),
                 user.session_id.into(),
                 chosen.as_ref().ok().copied().into(),
-                read_only.into(),
             ],
         ))
         .await?;

@@ -372,3 +372,61 @@ async fn the_request_role_reads_no_secret_and_changes_no_audit_row() {
         0
     );
 }
+
+/// The gateway as deployed: `DATABASE_URL` names the schema's owner, an ordinary role to
+/// which the forced row-level security applies (the other tests connect as a superuser,
+/// which it does not). A person's request is bound in one statement that reads the
+/// membership under those policies: members reach their organization, and only theirs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unprivileged_owner_runs_the_gateway() {
+    let admin_url = crate::helpers::postgres_admin_url();
+    let admin = crate::helpers::connect_admin(&admin_url).await;
+    let owner = format!("tg_owner_{}", uuid::Uuid::now_v7().simple());
+    exec(
+        &admin,
+        "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'tenantgate_app') \
+         THEN CREATE ROLE tenantgate_app NOLOGIN NOSUPERUSER NOBYPASSRLS NOINHERIT; END IF; END $$",
+    )
+    .await;
+    exec(
+        &admin,
+        &format!(
+            "CREATE ROLE {owner} LOGIN PASSWORD 'owner-secret' NOSUPERUSER NOBYPASSRLS \
+             NOCREATEROLE NOCREATEDB"
+        ),
+    )
+    .await;
+    exec(&admin, &format!("GRANT tenantgate_app TO {owner}")).await;
+    exec(&admin, &format!("CREATE DATABASE {owner} OWNER {owner}")).await;
+    admin.close().await.ok();
+    let host = admin_url
+        .split_once('@')
+        .and_then(|(_, rest)| rest.split_once('/'))
+        .map(|(host, _)| host)
+        .expect("the test cluster's address");
+    let url = format!("postgres://{owner}:owner-secret@{host}/{owner}");
+    let app = TestApp::spawn_at(Backend::Postgres, url, None, |_| {}).await;
+
+    let ann = app.sign_up("ann", "acme").await;
+    let bob = app.sign_up("bob", "bobco").await;
+    app.create_contact(&ann, "Dana", "dana@example.com").await;
+    let dashboard = "{ contacts { totalCount edges { node { name owner { name } } } } }";
+    let mine = app.as_user(&ann, dashboard, json!({})).await.ok();
+    assert_eq!(mine["contacts"]["totalCount"], 1);
+    assert_eq!(mine["contacts"]["edges"][0]["node"]["owner"]["name"], "ann");
+    let theirs = app.as_user(&bob, dashboard, json!({})).await.ok();
+    assert_eq!(theirs["contacts"]["totalCount"], 0);
+    // Naming another organization binds nothing.
+    app.graphql(
+        Some(&bob.access_token),
+        Some(&ann.organization_id),
+        dashboard,
+        json!({}),
+    )
+    .await
+    .expect_code("FORBIDDEN");
+    // A write is bound the same way.
+    app.create_contact(&bob, "Eve", "eve@example.com").await;
+    let theirs = app.as_user(&bob, dashboard, json!({})).await.ok();
+    assert_eq!(theirs["contacts"]["totalCount"], 1);
+}
