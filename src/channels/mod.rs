@@ -120,7 +120,7 @@ impl ChannelQuery {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> GqlResult<Page<ChannelConfig>> {
+    ) -> GqlResult<Page<ChannelConfig, service::KindCursor>> {
         let system = &ctx.services()?.default_agent_instructions;
         let db = ctx.request()?.tenant_with(P::ReadChannels)?;
         Ok(service::list(db, system, first, after).await?)

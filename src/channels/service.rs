@@ -29,7 +29,7 @@ pub const MAX_SETTINGS_BYTES: usize = 16 * 1024;
 pub const MAX_GREETING_CHARS: usize = 500;
 
 /// Where a page of channels continues: after this kind, in the order of the enum.
-struct KindCursor(ChannelKind);
+pub(crate) struct KindCursor(ChannelKind);
 
 impl CursorKey for KindCursor {
     fn encode(&self) -> String {
@@ -95,7 +95,7 @@ pub async fn list(
     system: &str,
     first: Option<i32>,
     after: Option<String>,
-) -> AppResult<Page<ChannelConfig>> {
+) -> AppResult<Page<ChannelConfig, KindCursor>> {
     let request = page_request::<KindCursor>(first, after)?;
     let total = Total::of(db, db.find::<channel_config::Entity>());
     let mut select = db.find::<channel_config::Entity>();

@@ -48,13 +48,6 @@ pub struct Contact {
     /// The contact's id in the partner's system, unique within the organization.
     #[graphql(visible = "crate::policy::visible::read_contacts")]
     pub external_id: Option<String>,
-    /// Custom attributes (a JSON object). Partners put personal data here, so it is
-    /// personal data: MEMBER or higher, or an API key with `contacts:read_pii`.
-    #[graphql(
-        guard = "Allow(P::ReadPersonalData)",
-        visible = "crate::policy::visible::read_personal_data"
-    )]
-    pub attributes: Json<serde_json::Value>,
     #[graphql(visible = "crate::policy::visible::read_contacts")]
     pub created_at: DateTime<Utc>,
     #[graphql(visible = "crate::policy::visible::read_contacts")]
@@ -63,6 +56,9 @@ pub struct Contact {
     owner: Option<uuid::Uuid>,
     #[graphql(skip)]
     private_notes: Option<String>,
+    /// As stored: parsed only when selected.
+    #[graphql(skip)]
+    stored_attributes: String,
     #[graphql(skip)]
     key: uuid::Uuid,
 }
@@ -79,6 +75,19 @@ impl Contact {
         let db = ctx.request()?.tenant_with(P::ReadContactNotes)?;
         policy::require_on_row(db.actor(), P::ReadContactNotes, self.owner)?;
         Ok(self.private_notes.clone())
+    }
+
+    /// Custom attributes (a JSON object). Partners put personal data here, so it is
+    /// personal data: MEMBER or higher, or an API key with `contacts:read_pii`.
+    #[graphql(
+        guard = "Allow(P::ReadPersonalData)",
+        visible = "crate::policy::visible::read_personal_data"
+    )]
+    async fn attributes(&self) -> Json<serde_json::Value> {
+        Json(
+            serde_json::from_str(&self.stored_attributes)
+                .unwrap_or_else(|_| serde_json::Value::Object(Default::default())),
+        )
     }
 
     /// Its tags, sorted.
@@ -158,10 +167,7 @@ impl From<contact::Model> for Contact {
             owner: model.owner_id,
             private_notes: model.notes,
             external_id: model.external_id,
-            attributes: Json(
-                serde_json::from_str(&model.attributes)
-                    .unwrap_or_else(|_| serde_json::Value::Object(Default::default())),
-            ),
+            stored_attributes: model.attributes,
             key: model.id,
         }
     }
@@ -281,7 +287,7 @@ impl ContactQuery {
         after: Option<String>,
         filter: Option<ContactFilter>,
         order_by: Option<ContactOrder>,
-    ) -> GqlResult<Page<Contact>> {
+    ) -> GqlResult<Page<Contact, service::ContactCursor>> {
         Ok(service::list(
             ctx.request()?.tenant_with(P::ReadContacts)?,
             first,

@@ -22,7 +22,7 @@ use entity::{contact, contact_tag, membership};
 const EMAIL_TAKEN: &str = "another contact has this email";
 
 /// Where a page continues, by the order it is sorted in.
-enum ContactCursor {
+pub(crate) enum ContactCursor {
     Created(Uuid),
     Name(String, Uuid),
 }
@@ -54,7 +54,7 @@ pub async fn list(
     after: Option<String>,
     filter: ContactFilter,
     order: ContactOrder,
-) -> AppResult<Page<Contact>> {
+) -> AppResult<Page<Contact, ContactCursor>> {
     let request = page_request::<ContactCursor>(first, after)?;
     let mut select = db.find::<contact::Entity>();
     if let Some(search) = filter

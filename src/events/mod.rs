@@ -125,7 +125,7 @@ impl EventQuery {
         first: Option<i32>,
         after: Option<String>,
         filter: Option<EventFilter>,
-    ) -> GqlResult<Page<Event>> {
+    ) -> GqlResult<Page<Event, service::EventCursor>> {
         Ok(service::list(
             ctx.request()?.tenant()?,
             first,

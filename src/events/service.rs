@@ -129,7 +129,7 @@ pub async fn track(db: &TenantDb, input: TrackEventInput) -> AppResult<event::Mo
 }
 
 /// Where a page continues: the last event's time and id (ids break ties in time).
-struct EventCursor {
+pub(crate) struct EventCursor {
     occurred_at: DateTime<Utc>,
     id: Uuid,
 }
@@ -159,7 +159,7 @@ pub async fn list(
     first: Option<i32>,
     after: Option<String>,
     filter: EventFilter,
-) -> AppResult<Page<Event>> {
+) -> AppResult<Page<Event, EventCursor>> {
     let request = page_request::<EventCursor>(first, after)?;
     let mut select = db.find::<event::Entity>();
     if let Some(kind) = filter.kind {

@@ -1,6 +1,6 @@
 //! Relay connections: `first`/`after` arguments, opaque cursors, `totalCount`.
 
-use async_graphql::connection::{Connection, Edge};
+use async_graphql::connection::{Connection, CursorType, Edge};
 use async_graphql::{Context, Object, OutputType};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -73,8 +73,37 @@ where
     }
 }
 
-/// A page of `Node`s as a Relay connection.
-pub type Page<Node> = Connection<String, Node, ConnectionTotals>;
+/// A page of `Node`s as a Relay connection, its cursors keyed by `K`.
+pub type Page<Node, K = IdCursor> = Connection<Cursor<K>, Node, ConnectionTotals>;
+
+/// An edge's cursor: its sort key, written out (versioned, then base64) only when a
+/// client selects it, not for every edge of every page.
+pub struct Cursor<K>(pub K);
+
+impl<K: CursorKey + Send + Sync> CursorType for Cursor<K> {
+    type Error = &'static str;
+
+    fn decode_cursor(raw: &str) -> Result<Self, Self::Error> {
+        decode_cursor(raw)
+            .map(Cursor)
+            .ok_or("is not a valid cursor")
+    }
+
+    fn encode_cursor(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.0.encode())
+    }
+}
+
+fn decode_cursor<K: CursorKey>(raw: &str) -> Option<K> {
+    URL_SAFE_NO_PAD
+        .decode(raw.as_bytes())
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        // A cursor is base64, so the control characters refused in every string of a
+        // request could hide in it (PostgreSQL fails on U+0000).
+        .filter(|text| super::text::is_text(text))
+        .and_then(|text| K::decode(&text))
+}
 
 /// A validated page request.
 pub struct PageRequest<K> {
@@ -132,14 +161,7 @@ pub fn page_request<K: CursorKey>(
     let after = match after {
         None => None,
         Some(raw) => Some(
-            URL_SAFE_NO_PAD
-                .decode(raw.as_bytes())
-                .ok()
-                .and_then(|bytes| String::from_utf8(bytes).ok())
-                // A cursor is base64, so the control characters refused in every string
-                // of a request could hide in it (PostgreSQL fails on U+0000).
-                .filter(|text| super::text::is_text(text))
-                .and_then(|text| K::decode(&text))
+            decode_cursor(&raw)
                 .ok_or_else(|| AppError::invalid("after", "is not a valid cursor"))?,
         ),
     };
@@ -154,10 +176,10 @@ pub fn page<Row, Node, K>(
     total: Total,
     key: impl Fn(&Row) -> K,
     node: impl Fn(Row) -> Node,
-) -> Page<Node>
+) -> Page<Node, K>
 where
     Node: OutputType,
-    K: CursorKey,
+    K: CursorKey + Send + Sync,
 {
     let has_next_page = rows.len() as u64 > request.limit;
     rows.truncate(request.limit as usize);
@@ -166,10 +188,10 @@ where
         has_next_page,
         ConnectionTotals { total },
     );
-    connection.edges.extend(rows.into_iter().map(|row| {
-        let cursor = URL_SAFE_NO_PAD.encode(key(&row).encode());
-        Edge::new(cursor, node(row))
-    }));
+    connection.edges.extend(
+        rows.into_iter()
+            .map(|row| Edge::new(Cursor(key(&row)), node(row))),
+    );
     connection
 }
 
@@ -285,9 +307,9 @@ where
         has_next_page,
         ConnectionTotals { total },
     );
-    connection.edges.extend(rows.into_iter().map(|row| {
-        let cursor = URL_SAFE_NO_PAD.encode(IdCursor(id_of(&row)).encode());
-        Edge::new(cursor, node(row))
-    }));
+    connection.edges.extend(
+        rows.into_iter()
+            .map(|row| Edge::new(Cursor(IdCursor(id_of(&row))), node(row))),
+    );
     connection
 }

@@ -98,7 +98,7 @@ impl MemberQuery {
         first: Option<i32>,
         after: Option<String>,
         filter: Option<MemberFilter>,
-    ) -> GqlResult<Page<Member>> {
+    ) -> GqlResult<Page<Member, service::MemberCursor>> {
         Ok(service::list(
             ctx.request()?.tenant()?,
             first,

@@ -18,7 +18,7 @@ use crate::tenant::{RequestContext, TenantDb};
 use entity::{Role, membership};
 
 /// Where a page of members continues: join time, then user id.
-struct MemberCursor(DateTime<Utc>, Uuid);
+pub(crate) struct MemberCursor(DateTime<Utc>, Uuid);
 
 impl CursorKey for MemberCursor {
     fn encode(&self) -> String {
@@ -40,7 +40,7 @@ pub async fn list(
     first: Option<i32>,
     after: Option<String>,
     filter: MemberFilter,
-) -> AppResult<Page<Member>> {
+) -> AppResult<Page<Member, MemberCursor>> {
     let request = page_request::<MemberCursor>(first, after)?;
     let mut select = db.find::<membership::Entity>();
     if let Some(role) = filter.role {

@@ -189,7 +189,7 @@ impl SessionQuery {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> GqlResult<Page<Session>> {
+    ) -> GqlResult<Page<Session, service::SessionCursor>> {
         Ok(service::sessions(ctx.request()?, first, after).await?)
     }
 }

@@ -220,7 +220,7 @@ fn issue_payload(
     })
 }
 
-struct SessionCursor(usize);
+pub(crate) struct SessionCursor(usize);
 
 impl CursorKey for SessionCursor {
     fn encode(&self) -> String {
@@ -235,7 +235,7 @@ pub async fn sessions(
     request: &RequestContext,
     first: Option<i32>,
     after: Option<String>,
-) -> AppResult<Page<Session>> {
+) -> AppResult<Page<Session, SessionCursor>> {
     let user = request.user()?;
     let page_request = page_request::<SessionCursor>(first, after)?;
     // A person has a handful of sessions: page over the ordered list in memory.
