@@ -71,7 +71,9 @@ impl MessageAuthor {
 /// (an API key: `conversations:read`), except `id`, which the answer of a write always
 /// has.
 #[derive(SimpleObject, Clone)]
-#[graphql(complex, guard = "Allow(P::ReadConversations)")]
+// Resolved one field after the other, like `Message`: of its fields only `contact`,
+// `assignee` and `messages` wait on a loader, each batched across the page.
+#[graphql(complex, serial, guard = "Allow(P::ReadConversations)")]
 pub struct Conversation {
     #[graphql(guard = "Reached")]
     pub id: ID,
@@ -198,7 +200,11 @@ impl Conversation {
 /// A message of a conversation. Its fields need `READ_CONVERSATIONS` (an API key:
 /// `conversations:read`), except `id`, which the answer of a write always has.
 #[derive(SimpleObject, Clone)]
-#[graphql(complex, guard = "Allow(P::ReadConversations)")]
+// Its fields are resolved one after the other: all but `conversation` are plain
+// values, and async-graphql's concurrent resolution costs a task, a queue and wake-ups
+// per field. The messages of a page still resolve concurrently, so a loader still
+// batches the whole page.
+#[graphql(complex, serial, guard = "Allow(P::ReadConversations)")]
 pub struct Message {
     #[graphql(guard = "Reached")]
     pub id: ID,

@@ -18,7 +18,9 @@ use entity::{membership, user};
 
 /// A member of the organization.
 #[derive(SimpleObject, Clone)]
-#[graphql(complex)]
+// Plain values only: resolved one field after the other, without async-graphql's
+// per-field task (see `conversations::Message`).
+#[graphql(complex, serial)]
 pub struct Member {
     pub user_id: ID,
     pub name: String,
