@@ -49,7 +49,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(config) => {
             crate::telemetry::init(config.log_format);
-            let app = crate::server::Application::build(*config).await?;
+            let app = crate::app::Application::build(*config).await?;
             app.run_until_stopped().await
         }
         Command::Migrate(database) => {
@@ -60,7 +60,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Schema => {
-            print!("{}", crate::graphql::sdl());
+            print!("{}", crate::schema::sdl());
             Ok(())
         }
         Command::Policy { scopes } => {

@@ -1,14 +1,21 @@
 //! tenantgate: a multi-tenant GraphQL gateway that keeps each organization's data to
 //! itself, by construction.
 //!
-//! The request path: [`server`] (HTTP, limits) → [`auth`] (who is calling) → [`tenant`]
-//! (the guard: organization, role, the request's transaction) → [`graphql`] (schema,
-//! limits, error codes) → the capability folders ([`sessions`], [`organizations`],
-//! [`members`], [`invitations`], [`api_keys`], [`channels`], [`contacts`],
-//! [`conversations`], [`events`], [`analytics`], [`audit`], [`system`]).
+//! The request path, top to bottom (each module imports only modules below it; the
+//! README's Layout section has the whole order): [`http`] (axum: router, layers, the
+//! caller read from the headers, GraphQL-over-HTTP framing) → [`pipeline`] (one
+//! operation: limits, password work, the request context, execution, commit, the
+//! answer) → [`schema`] (the one module that names every capability) → the capability
+//! folders ([`sessions`], [`organizations`], [`members`], [`invitations`], [`api_keys`],
+//! [`channels`], [`contacts`], [`conversations`], [`events`], [`analytics`], [`audit`],
+//! [`system`]) → [`graphql`] (the toolkit they build fields with) and [`policy`] (who
+//! may do what) → [`auth`] (who is calling) → [`tenant`] (the guard: the organization,
+//! the request's transaction, row-level security) → [`identity`] (principals and
+//! scopes). [`app`] wires it all together; [`cli`] starts it.
 
 pub mod analytics;
 pub mod api_keys;
+pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod channels;
@@ -19,15 +26,21 @@ pub mod conversations;
 pub mod error;
 pub mod events;
 pub mod graphql;
+pub mod http;
+pub mod identity;
 pub mod input;
 pub mod invitations;
 pub mod mail;
 pub mod members;
 pub mod metrics;
 pub mod organizations;
+pub mod passwords;
+pub mod pipeline;
 pub mod policy;
-pub mod server;
+pub mod schema;
+pub mod services;
 pub mod sessions;
+pub mod state;
 pub mod system;
 pub mod telemetry;
 pub mod tenant;

@@ -9,18 +9,18 @@ pub use service::revoke_created_by;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use crate::auth::api_keys::Scopes;
 use crate::error::GqlResult;
 use crate::graphql::ContextExt;
 use crate::graphql::guards::Allow;
 use crate::graphql::pagination::Page;
+use crate::identity::Scopes;
 use crate::policy::Permission as P;
 use entity::api_key;
 
 /// What an API key may do. No scope reaches members, invitations, API keys, sessions,
 /// the audit log or the organization's settings.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
-#[graphql(remote = "crate::auth::api_keys::Scope")]
+#[graphql(remote = "crate::identity::Scope")]
 pub enum ApiKeyScope {
     /// `contacts:read`: list and read contacts, without their personal data.
     ContactsRead,

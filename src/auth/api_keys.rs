@@ -25,6 +25,7 @@ use sha2::Digest;
 use uuid::Uuid;
 
 use crate::error::AppError;
+use crate::identity::{KEY_REFUSED, KeyPrincipal, Scopes};
 use crate::tenant::{ApiKeyRecord, ApiKeyUse, Database};
 
 /// What every key starts with.
@@ -36,10 +37,6 @@ const KEY_LENGTH: usize = KEY_PREFIX.len() + SECRET_CHARS + ORGANIZATION_CHARS +
 /// How much of a key is shown in lists: the prefix and the secret's first characters.
 const DISPLAY_CHARS: usize = KEY_PREFIX.len() + 8;
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-
-/// The one message for every refused key: revoked, expired, malformed and unknown keys
-/// are indistinguishable to the caller.
-pub const REFUSED: &str = "the API key is not valid";
 
 /// The SHA-256 of a key, as stored.
 pub type KeyHash = [u8; 32];
@@ -118,93 +115,6 @@ pub fn parse(presented: &str) -> Option<WellFormed> {
         organization_id: Uuid::from_u128(decode_base62(organization)?),
         hash: hash(presented),
     })
-}
-
-/// What an API key may do (DESIGN §5). No scope reaches members, invitations, keys,
-/// sessions, the audit log or the organization's settings.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Scope {
-    ContactsRead,
-    ContactsReadPii,
-    ContactsWrite,
-    ConversationsRead,
-    ConversationsWrite,
-    EventsWrite,
-    AnalyticsRead,
-    ChannelsRead,
-}
-
-impl Scope {
-    pub const ALL: [Scope; 8] = [
-        Scope::ContactsRead,
-        Scope::ContactsReadPii,
-        Scope::ContactsWrite,
-        Scope::ConversationsRead,
-        Scope::ConversationsWrite,
-        Scope::EventsWrite,
-        Scope::AnalyticsRead,
-        Scope::ChannelsRead,
-    ];
-
-    /// The scope's stored and documented name, e.g. `contacts:read`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::ContactsRead => "contacts:read",
-            Scope::ContactsReadPii => "contacts:read_pii",
-            Scope::ContactsWrite => "contacts:write",
-            Scope::ConversationsRead => "conversations:read",
-            Scope::ConversationsWrite => "conversations:write",
-            Scope::EventsWrite => "events:write",
-            Scope::AnalyticsRead => "analytics:read",
-            Scope::ChannelsRead => "channels:read",
-        }
-    }
-
-    fn bit(self) -> u16 {
-        1 << (self as u16)
-    }
-}
-
-/// A set of scopes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Scopes(u16);
-
-impl Scopes {
-    pub fn contains(self, scope: Scope) -> bool {
-        self.0 & scope.bit() != 0
-    }
-
-    pub fn iter(self) -> impl Iterator<Item = Scope> {
-        Scope::ALL.into_iter().filter(move |s| self.contains(*s))
-    }
-
-    /// As stored: the names separated by spaces, in a fixed order.
-    pub fn to_stored(self) -> String {
-        self.iter().map(Scope::as_str).collect::<Vec<_>>().join(" ")
-    }
-
-    /// Reads the stored form; names this version does not know are dropped (they grant
-    /// nothing).
-    pub fn from_stored(stored: &str) -> Scopes {
-        stored
-            .split_whitespace()
-            .filter_map(|name| Scope::ALL.into_iter().find(|s| s.as_str() == name))
-            .collect()
-    }
-}
-
-impl FromIterator<Scope> for Scopes {
-    fn from_iter<I: IntoIterator<Item = Scope>>(iter: I) -> Self {
-        Scopes(iter.into_iter().fold(0, |bits, s| bits | s.bit()))
-    }
-}
-
-/// A partner's server, by a valid API key.
-#[derive(Clone, Debug)]
-pub struct KeyPrincipal {
-    pub key_id: Uuid,
-    pub organization_id: Uuid,
-    pub scopes: Scopes,
 }
 
 /// A key as the cache holds it.
@@ -303,7 +213,7 @@ impl ApiKeys {
         presented: &str,
         address: Option<&str>,
     ) -> Result<KeyPrincipal, AppError> {
-        let refused = || AppError::unauthenticated(REFUSED);
+        let refused = || AppError::unauthenticated(KEY_REFUSED);
         let Some(key) = parse(presented.trim()) else {
             return Err(refused());
         };
@@ -487,6 +397,7 @@ fn cached(record: ApiKeyRecord, hash: KeyHash) -> CachedKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::identity::Scope;
 
     #[test]
     fn a_generated_key_parses_back_to_its_organization() {

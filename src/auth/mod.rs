@@ -1,5 +1,6 @@
-//! Who is calling. Authentication turns request headers into a [`Principal`]; nothing
-//! downstream reads headers again.
+//! Who is calling. Authentication turns the credentials a request presented (read from
+//! its headers by the HTTP layer, `http::caller`) into an [`identity::Principal`];
+//! nothing downstream reads headers again.
 //!
 //! - `Authorization: Bearer <access JWT>` → a user (see [`tokens`]);
 //! - `Authorization: Bearer <CRON_SECRET>` → the system principal;
@@ -13,67 +14,14 @@
 
 pub mod api_keys;
 pub mod keys;
-pub mod password;
-pub mod prework;
 pub mod secrets;
 pub mod throttle;
 pub mod tokens;
 
-use uuid::Uuid;
-
 use sha2::Digest;
 
 use crate::error::AppError;
-
-/// The authenticated caller of one request.
-#[derive(Clone, Debug)]
-pub enum Principal {
-    /// A person, by a valid access token.
-    User(UserPrincipal),
-    /// Nobody, or somebody whose credential was refused (`rejected` says why).
-    Anonymous { rejected: Option<String> },
-    /// The operators' scheduler, by `Authorization: Bearer <CRON_SECRET>`. It belongs to no
-    /// organization and may only run system jobs.
-    System,
-    /// A partner's server, by one organization's API key: only that organization, only
-    /// the key's scopes.
-    ApiKey(api_keys::KeyPrincipal),
-}
-
-/// A signed-in person, as their access token says.
-#[derive(Clone, Debug)]
-pub struct UserPrincipal {
-    pub user_id: Uuid,
-    pub session_id: Uuid,
-    /// The organization used when the request names none.
-    pub default_organization_id: Option<Uuid>,
-}
-
-impl Principal {
-    pub fn user(&self) -> Option<&UserPrincipal> {
-        match self {
-            Principal::User(user) => Some(user),
-            Principal::Anonymous { .. } | Principal::System | Principal::ApiKey(_) => None,
-        }
-    }
-
-    /// The signed-in user, or `UNAUTHENTICATED` with the reason their credential failed.
-    pub fn require_user(&self) -> Result<&UserPrincipal, AppError> {
-        match self {
-            Principal::User(user) => Ok(user),
-            Principal::Anonymous {
-                rejected: Some(reason),
-            } => Err(AppError::unauthenticated(reason.clone())),
-            Principal::Anonymous { rejected: None } => {
-                Err(AppError::unauthenticated("sign in to do this"))
-            }
-            Principal::System => Err(AppError::forbidden(
-                "the system principal may only run system jobs",
-            )),
-            Principal::ApiKey(_) => Err(AppError::forbidden(crate::tenant::API_KEYS_REFUSED)),
-        }
-    }
-}
+use crate::identity::{self, Principal, UserPrincipal};
 
 /// The operators' shared secret, compared in constant time (through SHA-256, so the
 /// comparison does not even depend on the length).
@@ -94,12 +42,22 @@ impl SystemSecret {
     }
 }
 
-/// Reads the credential headers of a request. Fails only when a key could not be
+/// The credentials a request presented, as the HTTP layer read them from its headers:
+/// `Some(None)` is a header that is there but is not text.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Presented<'a> {
+    /// `Authorization`.
+    pub authorization: Option<Option<&'a str>>,
+    /// `x-api-key`.
+    pub api_key: Option<Option<&'a str>>,
+}
+
+/// Verifies the credentials a request presented. Fails only when a key could not be
 /// looked up (the database is unavailable) or `address` presented too many keys that
 /// match nothing (`RATE_LIMITED`); a refused credential makes the request anonymous,
 /// remembering why.
 pub async fn authenticate(
-    headers: &http::HeaderMap,
+    presented: Presented<'_>,
     tokens: &tokens::TokenService,
     system: Option<&SystemSecret>,
     api_keys: &api_keys::ApiKeys,
@@ -108,15 +66,14 @@ pub async fn authenticate(
     let rejected = |reason: &str| Principal::Anonymous {
         rejected: Some(reason.to_owned()),
     };
-    let authorization = headers.get(http::header::AUTHORIZATION);
-    if let Some(key) = headers.get(API_KEY_HEADER) {
-        if authorization.is_some() {
+    if let Some(key) = presented.api_key {
+        if presented.authorization.is_some() {
             return Ok(rejected(
                 "send either an Authorization header or an x-api-key header, not both",
             ));
         }
-        let Ok(key) = key.to_str() else {
-            return Ok(rejected(api_keys::REFUSED));
+        let Some(key) = key else {
+            return Ok(rejected(identity::KEY_REFUSED));
         };
         return match api_keys.verify(key, address).await {
             Ok(principal) => Ok(Principal::ApiKey(principal)),
@@ -124,10 +81,10 @@ pub async fn authenticate(
             Err(error) => Err(error),
         };
     }
-    let Some(value) = authorization else {
+    let Some(value) = presented.authorization else {
         return Ok(Principal::Anonymous { rejected: None });
     };
-    let Ok(value) = value.to_str() else {
+    let Some(value) = value else {
         return Ok(rejected("the Authorization header is not valid text"));
     };
     let Some(token) = value
@@ -153,6 +110,3 @@ pub async fn authenticate(
         Err(reason) => rejected(reason),
     })
 }
-
-/// The header partners send their API key in.
-pub const API_KEY_HEADER: &str = "x-api-key";

@@ -4,11 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Header, Validation};
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -140,25 +137,12 @@ impl TokenService {
     }
 }
 
-/// A new random token with `prefix` (256 bits), and the SHA-256 that is stored for it.
-pub fn new_opaque_token(prefix: &str) -> (String, Vec<u8>) {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let token = format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes));
-    let hash = hash_opaque_token(&token);
-    (token, hash)
-}
-
-/// The stored form of an opaque token.
-pub fn hash_opaque_token(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::auth::secrets::MasterKey;
     use crate::config::DatabaseConfig;
+    use crate::identity::{hash_opaque_token, new_opaque_token};
 
     async fn key_store() -> Arc<KeyStore> {
         let config = DatabaseConfig {

@@ -206,7 +206,7 @@ impl ChannelMutation {
         let db = ctx.request()?.tenant()?;
         Ok(service::set_credentials(
             db,
-            &services.channel_credentials,
+            &CredentialSealer::new(services.master_key.clone()),
             &services.default_agent_instructions,
             kind.into(),
             credentials,

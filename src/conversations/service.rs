@@ -11,8 +11,9 @@ use super::{
 };
 use crate::error::{AppError, AppResult};
 use crate::graphql::pagination::{IdCursor, Page, newest_first, page_request};
+use crate::identity::Actor;
 use crate::input::parse_id;
-use crate::tenant::{Actor, TenantDb};
+use crate::tenant::TenantDb;
 use entity::{contact, conversation, membership, message};
 
 const MAX_BODY_CHARS: usize = 10_000;

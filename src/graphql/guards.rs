@@ -29,13 +29,15 @@ pub struct PeopleOnly;
 impl Guard for PeopleOnly {
     async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
         match ctx.request()?.principal() {
-            crate::auth::Principal::ApiKey(_) => {
-                Err(AppError::forbidden(crate::tenant::API_KEYS_REFUSED).into())
+            crate::identity::Principal::ApiKey(_) => {
+                Err(AppError::forbidden(crate::identity::API_KEYS_REFUSED).into())
             }
-            crate::auth::Principal::System => {
+            crate::identity::Principal::System => {
                 Err(AppError::forbidden("the system principal may only run system jobs").into())
             }
-            crate::auth::Principal::User(_) | crate::auth::Principal::Anonymous { .. } => Ok(()),
+            crate::identity::Principal::User(_) | crate::identity::Principal::Anonymous { .. } => {
+                Ok(())
+            }
         }
     }
 }

@@ -5,13 +5,13 @@
 
 use std::sync::Arc;
 
-use async_graphql::{EmptySubscription, Schema, Variables};
+use async_graphql::Variables;
+use futures_util::future::BoxFuture;
 use tokio::sync::OnceCell;
 
-use super::limits::{SCHEMA_SIZE_QUERY, SchemaSize};
-use super::{MutationRoot, QueryRoot};
-use crate::auth::Principal;
+use super::limits::SchemaSize;
 use crate::error::AppError;
+use crate::identity::Principal;
 
 /// Bytes of answers kept at most (answers and their keys, weighed by length).
 const CACHE_BYTES: u64 = 16 * 1024 * 1024;
@@ -59,13 +59,19 @@ pub struct Answer {
 /// Kept with the schema (in its data), so it lives exactly as long.
 pub struct Introspection {
     size: OnceCell<SchemaSize>,
+    measure: Measure,
     answers: moka::future::Cache<Key, Answer>,
 }
 
-impl Default for Introspection {
-    fn default() -> Self {
+/// Measures the schema's size (see `schema::measure_size`): the toolkit does not know
+/// the schema it serves.
+pub type Measure = fn() -> BoxFuture<'static, Result<SchemaSize, AppError>>;
+
+impl Introspection {
+    pub fn new(measure: Measure) -> Self {
         Introspection {
             size: OnceCell::new(),
+            measure,
             answers: moka::future::Cache::builder()
                 .max_capacity(CACHE_BYTES)
                 .weigher(|key: &Key, answer: &Answer| {
@@ -77,32 +83,9 @@ impl Default for Introspection {
 }
 
 impl Introspection {
-    /// The schema's size, read once by introspecting it with everything visible. It asks
-    /// a schema of its own, without the configured limits, so that no setting of them can
-    /// keep it from answering.
+    /// The schema's size, measured once.
     pub async fn size(&self) -> Result<SchemaSize, AppError> {
-        self.size
-            .get_or_try_init(|| async {
-                let schema = Schema::build(
-                    QueryRoot::default(),
-                    MutationRoot::default(),
-                    EmptySubscription,
-                )
-                .finish();
-                let response = schema.execute(SCHEMA_SIZE_QUERY).await;
-                if !response.errors.is_empty() {
-                    return Err(AppError::internal(anyhow::anyhow!(
-                        "the schema cannot introspect its size: {:?}",
-                        response.errors
-                    )));
-                }
-                let data = response.data.into_json().map_err(AppError::internal)?;
-                SchemaSize::from_answer(&data).ok_or_else(|| {
-                    AppError::internal(anyhow::anyhow!("unexpected schema size answer"))
-                })
-            })
-            .await
-            .copied()
+        self.size.get_or_try_init(self.measure).await.copied()
     }
 
     pub async fn get(&self, key: &Key) -> Option<Answer> {

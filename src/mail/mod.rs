@@ -123,6 +123,7 @@ impl Mailer {
         })
     }
 
+    #[tracing::instrument(name = "mail_dispatch", skip(self))]
     async fn deliver_due(&self) -> AppResult<()> {
         loop {
             let batch = self.inner.db.claim_due_mail(20, LEASE).await?;
@@ -148,6 +149,7 @@ impl Mailer {
         }
     }
 
+    #[tracing::instrument(skip(self, mail), fields(mail_id = %mail.id, kind = %mail.kind))]
     async fn deliver(&self, mail: OutboxMail) -> Result<(), String> {
         let body = self
             .inner

@@ -9,10 +9,11 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::error::GqlResult;
+use crate::graphql::ContextExt;
 use crate::graphql::guards::Allow;
 use crate::graphql::loaders::{MemberId, load_error};
 use crate::graphql::pagination::Page;
-use crate::graphql::{ContextExt, Role as RoleValue};
+use crate::policy::MemberRole as RoleValue;
 use crate::policy::Permission as P;
 use entity::{membership, user};
 

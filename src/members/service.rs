@@ -10,10 +10,10 @@ use uuid::Uuid;
 
 use super::{Member, MemberFilter};
 use crate::error::{AppError, AppResult};
-use crate::graphql::Services;
 use crate::graphql::pagination::{CursorKey, Page, Total, page, page_request};
 use crate::input::parse_id;
 use crate::policy::{self, Permission as P};
+use crate::services::Services;
 use crate::tenant::{RequestContext, TenantDb};
 use entity::{Role, membership};
 
@@ -115,13 +115,13 @@ async fn member(db: &TenantDb, user_id: Uuid) -> AppResult<Member> {
 /// The caller as they stand now that the organization is locked: their role may have
 /// changed since the request began (a concurrent demotion by another owner), and every
 /// decision about seats and owners is taken on the fresh one.
-async fn locked_actor(db: &TenantDb) -> AppResult<crate::tenant::Actor> {
+async fn locked_actor(db: &TenantDb) -> AppResult<crate::identity::Actor> {
     let me = db.member()?;
     let fresh = db
         .lookup::<membership::Entity>(me.user_id)
         .await?
         .ok_or_else(|| AppError::forbidden("you are not a member of this organization"))?;
-    Ok(crate::tenant::Actor::Member(crate::tenant::Member {
+    Ok(crate::identity::Actor::Member(crate::identity::Member {
         user_id: me.user_id,
         role: fresh.role,
     }))

@@ -2,6 +2,7 @@
 //! creating one (the caller becomes OWNER), settings (ADMIN), billing fields and deletion
 //! (OWNER).
 
+pub mod changes;
 mod service;
 
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};

@@ -4,10 +4,11 @@ use async_graphql::ID;
 use serde_json::json;
 
 use super::UpdateOrganizationInput;
+use super::changes::{self, BillingChanges, OrganizationChanges};
 use crate::error::{AppError, AppResult};
 use crate::input::{Name, Slug};
 use crate::policy::{self, grants};
-use crate::tenant::{BillingChanges, OrganizationChanges, RequestContext, TenantDb};
+use crate::tenant::{RequestContext, TenantDb};
 use entity::{invitation, membership, organization};
 use sea_orm::{ColumnTrait, QueryFilter};
 
@@ -109,8 +110,7 @@ pub async fn update(
             seat_limit,
         ));
     }
-    let (before, after) = db
-        .update_organization(changes)
+    let (before, after) = changes::apply(db, changes)
         .await
         .map_err(|e| e.conflict_on("slug", "this slug is taken"))?;
     let action = if billing {
@@ -163,8 +163,7 @@ pub async fn delete(db: &TenantDb, confirm_slug: &str) -> AppResult<ID> {
             "must be the organization's slug, typed again",
         ));
     }
-    db.delete_organization(policy::grant::<grants::DeleteOrganization>(db)?)
-        .await?;
+    changes::delete(db, policy::grant::<grants::DeleteOrganization>(db)?).await?;
     tracing::info!(organization_id = %organization.id, user_id = ?db.user_id(), "organization deleted");
     Ok(ID(organization.id.to_string()))
 }

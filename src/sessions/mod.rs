@@ -12,8 +12,9 @@ use chrono::{DateTime, Utc};
 use crate::error::GqlResult;
 use crate::graphql::guards::PeopleOnly;
 use crate::graphql::pagination::Page;
-use crate::graphql::{ContextExt, Role, response_key};
+use crate::graphql::{ContextExt, response_key};
 use crate::organizations::Organization;
+use crate::policy::MemberRole as Role;
 use entity::user;
 
 /// A person with an account.

@@ -14,12 +14,12 @@ use std::time::Duration;
 
 use super::service::start_session;
 use super::{AuthPayload, SignUpInput, SignUpPayload};
-use crate::auth::prework::{PasswordWork, Prework};
 use crate::error::{AppError, AppResult};
-use crate::graphql::Services;
 use crate::input::{Email, Name, Password, Slug};
 use crate::mail::Mail;
 use crate::organizations;
+use crate::passwords::prework::{PasswordWork, Prework};
+use crate::services::Services;
 use crate::tenant::{NewSignUp, RequestContext};
 
 /// How long a verification link works.

@@ -15,9 +15,9 @@ use sea_orm::{EntityTrait, QueryOrder, QuerySelect};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::auth::Principal;
 use crate::error::{AppError, AppResult, GqlResult};
 use crate::graphql::ContextExt;
+use crate::identity::Principal;
 use crate::tenant::Database;
 
 /// A maintenance job.
@@ -93,6 +93,7 @@ fn step(result: AppResult<u64>) -> (u64, Option<String>) {
 }
 
 /// Runs a job across the platform and every organization.
+#[tracing::instrument(skip(db))]
 pub async fn run(db: &Database, job: SystemJob) -> AppResult<SystemJobReport> {
     let started_at = Utc::now();
     let (processed, error) = step(match job {

@@ -16,6 +16,7 @@ const KEEP_SENT_MAIL_DAYS: i64 = 7;
 
 /// Sessions (their refresh tokens go with them), password resets, expired pending
 /// sign-ups and delivered mail.
+#[tracing::instrument(skip(db))]
 pub async fn platform(db: &Database) -> AppResult<u64> {
     let now = Utc::now();
     let ended = now - Duration::days(KEEP_ENDED_DAYS);
@@ -55,6 +56,7 @@ pub async fn platform(db: &Database) -> AppResult<u64> {
 }
 
 /// Invitations that expired or were revoked long ago, never accepted.
+#[tracing::instrument(skip(db))]
 pub async fn organization(db: &Database, organization: OrganizationId) -> AppResult<u64> {
     let ended = Utc::now() - Duration::days(KEEP_ENDED_DAYS);
     let tx = db.system_transaction(Some(organization)).await?;

@@ -11,6 +11,7 @@ use entity::{event, organization};
 
 /// Deletes the organization's events that occurred before its retention period, in one
 /// transaction bound to it; answers how many went.
+#[tracing::instrument(skip(db))]
 pub async fn organization(db: &Database, organization: OrganizationId) -> AppResult<u64> {
     let tx = db.system_transaction(Some(organization)).await?;
     let retention = organization::Entity::find_by_id(organization)

@@ -61,6 +61,7 @@ impl Summarizer for Extractive {
 
 /// Summarizes up to [`BATCH`] closed conversations without a summary, in one
 /// transaction bound to the organization.
+#[tracing::instrument(skip(db, summarizer))]
 pub async fn organization(
     db: &Database,
     organization: OrganizationId,

@@ -50,15 +50,7 @@ impl Database {
     ) -> AppResult<Option<ApiKeyRecord>> {
         let (tx, _turn) = self.begin(true).await?;
         if self.is_postgres() {
-            tx.execute_raw(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                "SELECT set_config('role', 'tenantgate_app', true), \
-                 set_config('app.user_id', '', true), \
-                 set_config('app.organization_id', $1, true), \
-                 set_config('transaction_read_only', 'on', true)",
-                [organization_id.to_string().into()],
-            ))
-            .await?;
+            super::binding::bind_key_lookup(&tx, organization_id).await?;
         }
         let now = Utc::now();
         let found = api_key::Entity::find()

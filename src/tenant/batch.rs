@@ -11,8 +11,9 @@ use sea_orm::{ColumnTrait, Condition, DatabaseTransaction, IdenStatic, QueryFilt
 use uuid::Uuid;
 
 use super::TenantEntity;
-use super::scoped::{Actor, TenantDb};
+use super::scoped::TenantDb;
 use crate::error::AppResult;
+use crate::identity::Actor;
 use entity::OrganizationStatus;
 
 /// A [`TenantDb`] that does not keep the request's transaction alive: the data loaders

@@ -2,17 +2,17 @@
 
 use std::sync::Arc;
 
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement};
+use sea_orm::DatabaseTransaction;
 use uuid::Uuid;
 
 use super::Database;
+use super::binding::{bind_key, bind_organization, bind_person, prepare_postgres};
 use super::database::WriterTurn;
 use super::global::GlobalDb;
-use super::scoped::{API_KEYS_REFUSED, Actor, Member, TenantDb};
-use crate::auth::api_keys::{KeyPrincipal, Scope};
-use crate::auth::{Principal, UserPrincipal};
+use super::scoped::TenantDb;
 use crate::error::AppError;
-use entity::{OrganizationStatus, Role};
+use crate::identity::{API_KEYS_REFUSED, Actor, Member};
+use crate::identity::{Principal, UserPrincipal};
 
 /// Whether the operation may write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,7 +41,7 @@ pub struct ClientInfo {
 
 /// Why the request has no organization; clonable so every resolver can report it.
 #[derive(Clone, Debug)]
-enum NoTenant {
+pub(super) enum NoTenant {
     Unauthenticated(String),
     NoOrganization,
     NotMember,
@@ -84,8 +84,8 @@ pub struct RequestContext {
     tx: Arc<DatabaseTransaction>,
     turn: WriterTurn,
     after_commit: std::sync::Mutex<Vec<AfterCommit>>,
-    /// Password work done before the transaction began (see `auth::prework`).
-    prepared: crate::auth::prework::Prepared,
+    /// Password work done before the transaction began (see `passwords::prework`).
+    prepared: crate::passwords::prework::Prepared,
     kind: OperationKind,
 }
 
@@ -175,7 +175,7 @@ impl RequestContext {
                     }
                     if matches!(refusal, NoTenant::Unauthenticated(_)) {
                         principal = Principal::Anonymous {
-                            rejected: Some(crate::auth::api_keys::REFUSED.into()),
+                            rejected: Some(crate::identity::KEY_REFUSED.into()),
                         };
                     }
                     Err(refusal)
@@ -204,7 +204,7 @@ impl RequestContext {
     }
 
     /// Hands the context the password work prepared before its transaction.
-    pub fn with_prepared(mut self, prepared: crate::auth::prework::Prepared) -> Self {
+    pub fn with_prepared(mut self, prepared: crate::passwords::prework::Prepared) -> Self {
         self.prepared = prepared;
         self
     }
@@ -213,10 +213,10 @@ impl RequestContext {
     /// pool to do it now.
     pub fn password_work<'a>(
         &self,
-        passwords: &'a crate::auth::password::PasswordHasherPool,
+        passwords: &'a crate::passwords::PasswordHasherPool,
         response_key: &str,
-    ) -> crate::auth::prework::PasswordWork<'a> {
-        crate::auth::prework::PasswordWork::new(&self.prepared, response_key, passwords)
+    ) -> crate::passwords::prework::PasswordWork<'a> {
+        crate::passwords::prework::PasswordWork::new(&self.prepared, response_key, passwords)
     }
 
     pub fn principal(&self) -> &Principal {
@@ -252,17 +252,10 @@ impl RequestContext {
         self.tenant.as_ref().ok()
     }
 
-    /// The tenant handle when the caller holds `permission` in the request's
-    /// organization (its role or scope gate in [`crate::policy::RULES`]); `FORBIDDEN`
-    /// naming the role or scope it lacks otherwise. The rule's row condition is the
-    /// service's to check, where the row is known.
-    pub fn tenant_with(
-        &self,
-        permission: crate::policy::Permission,
-    ) -> Result<&TenantDb, AppError> {
-        let tenant = self.tenant.as_ref().map_err(AppError::from)?;
-        crate::policy::require(tenant.actor(), permission)?;
-        Ok(tenant)
+    /// The request's tenant handle whoever acts, or why there is none. For
+    /// `RequestContext::tenant_with` (in `policy`), which checks the permission first.
+    pub(crate) fn tenant_unchecked(&self) -> Result<&TenantDb, AppError> {
+        self.tenant.as_ref().map_err(AppError::from)
     }
 
     /// Runs `work` after the request's transaction commits; dropped if it rolls back.
@@ -322,189 +315,4 @@ impl RequestContext {
         })?;
         effects
     }
-}
-
-/// The set-up statement of a request that acts for nobody on PostgreSQL (anonymous, the
-/// system principal, a dead session, a refused key), one round trip: switch to
-/// `tenantgate_app` with no user and no organization, read-only for queries. All settings
-/// are transaction-local, so nothing survives into the pooled connection's next request.
-async fn prepare_postgres(tx: &DatabaseTransaction, read_only: bool) -> Result<(), AppError> {
-    // Only queries touch the access mode: read-only may be set at any point, and
-    // mutations keep the server's default.
-    const PREPARE: &str = "SELECT set_config('role', 'tenantgate_app', true), \
-         set_config('app.user_id', '', true), \
-         set_config('app.organization_id', '', true)";
-    const PREPARE_READ_ONLY: &str = "SELECT set_config('role', 'tenantgate_app', true), \
-         set_config('app.user_id', '', true), \
-         set_config('app.organization_id', '', true), \
-         set_config('transaction_read_only', 'on', true)";
-    tx.execute_raw(Statement::from_string(
-        DbBackend::Postgres,
-        if read_only {
-            PREPARE_READ_ONLY
-        } else {
-            PREPARE
-        },
-    ))
-    .await?;
-    Ok(())
-}
-
-/// `FORBIDDEN` naming the scope an API key lacks.
-pub fn missing_scope(scope: Scope) -> AppError {
-    AppError::forbidden(format!("this API key lacks the `{}` scope", scope.as_str()))
-}
-
-/// Binds an API key's request to the key's organization (an `X-Organization-Id` header
-/// naming another one is refused) and reads the organization's status; a key whose
-/// organization is gone is refused like any invalid key. On PostgreSQL this is the
-/// request's first and only set-up statement: role, no user, the organization, and
-/// read-only for queries, set only if the organization exists. When it answers an
-/// error the caller still has to prepare the transaction.
-async fn bind_key(
-    tx: &DatabaseTransaction,
-    postgres: bool,
-    key: &KeyPrincipal,
-    choice: &OrganizationChoice,
-    read_only: bool,
-) -> Result<Result<OrganizationStatus, NoTenant>, AppError> {
-    match choice {
-        OrganizationChoice::Default => {}
-        OrganizationChoice::Named(id) if *id == key.organization_id => {}
-        OrganizationChoice::Named(_) => return Ok(Err(NoTenant::OtherOrganization)),
-        OrganizationChoice::Malformed => return Ok(Err(NoTenant::MalformedHeader)),
-    }
-    let status = if postgres {
-        const BIND: &str = "SELECT o.status, set_config('role', 'tenantgate_app', true), \
-             set_config('app.user_id', '', true), \
-             set_config('app.organization_id', o.id::text, true) \
-             FROM organization o WHERE o.id = $1";
-        const BIND_READ_ONLY: &str = "SELECT o.status, set_config('role', 'tenantgate_app', true), \
-             set_config('app.user_id', '', true), \
-             set_config('app.organization_id', o.id::text, true), \
-             set_config('transaction_read_only', 'on', true) \
-             FROM organization o WHERE o.id = $1";
-        let row = tx
-            .query_one_raw(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                if read_only { BIND_READ_ONLY } else { BIND },
-                [key.organization_id.into()],
-            ))
-            .await?;
-        match row {
-            Some(row) => Some(parse_status(&row.try_get::<String>("", "status")?)?),
-            None => None,
-        }
-    } else {
-        use sea_orm::EntityTrait;
-        entity::organization::Entity::find_by_id(key.organization_id)
-            .one(tx)
-            .await?
-            .map(|organization| organization.status)
-    };
-    Ok(match status {
-        Some(status) => Ok(status),
-        None => Err(NoTenant::Unauthenticated(
-            crate::auth::api_keys::REFUSED.into(),
-        )),
-    })
-}
-
-/// A person's membership in the organization they chose, or why there is none.
-type Membership = Result<(Uuid, Role, OrganizationStatus), NoTenant>;
-
-/// The organization a person's request asks for, or why it names none.
-fn chosen_organization(
-    user: &UserPrincipal,
-    choice: &OrganizationChoice,
-) -> Result<Uuid, NoTenant> {
-    match choice {
-        OrganizationChoice::Named(id) => Ok(*id),
-        OrganizationChoice::Malformed => Err(NoTenant::MalformedHeader),
-        OrganizationChoice::Default => user.default_organization_id.ok_or(NoTenant::NoOrganization),
-    }
-}
-
-/// SQLite: reads the membership (with the organization's status).
-async fn bind_organization(
-    tx: &DatabaseTransaction,
-    user: &UserPrincipal,
-    choice: &OrganizationChoice,
-) -> Result<Membership, AppError> {
-    let organization_id = match chosen_organization(user, choice) {
-        Ok(id) => id,
-        Err(refusal) => return Ok(Err(refusal)),
-    };
-    Ok(GlobalDb::role_in(tx, organization_id, user.user_id)
-        .await?
-        .map(|(role, status)| (organization_id, role, status))
-        .ok_or(NoTenant::NotMember))
-}
-
-/// PostgreSQL: the first and only set-up statement of a person's request, one round
-/// trip. The subquery `b` runs first (a subquery that calls `set_config` is never merged
-/// into the query around it, and the membership is read laterally, per row of `b`): it
-/// reads whether the session is live, switches to `tenantgate_app` and records the
-/// user. Then the membership is read, for a live session only, where row-level security
-/// (`own_memberships`, for a gateway role that is subject to it) already sees the user;
-/// and `app.organization_id` is set only to an organization the row says the user
-/// belongs to. A dead session's request is left bound as nobody. Read-only for queries.
-async fn bind_person(
-    tx: &DatabaseTransaction,
-    user: &UserPrincipal,
-    choice: &OrganizationChoice,
-    read_only: bool,
-) -> Result<(bool, Membership), AppError> {
-    const BIND: &str = "SELECT b.live, mo.role AS member_role, mo.status AS organization_status, \
-             set_config('app.organization_id', coalesce(mo.organization_id::text, ''), true) AS bound";
-    const READ_ONLY: &str = ", set_config('transaction_read_only', 'on', true) AS read_only";
-    const FROM: &str = " FROM (SELECT s.live, \
-                 set_config('role', 'tenantgate_app', true) AS role_set, \
-                 set_config('app.user_id', CASE WHEN s.live THEN $1::text ELSE '' END, true) AS user_set \
-             FROM (SELECT EXISTS (SELECT 1 FROM session WHERE id = $2 AND user_id = $1 \
-                   AND revoked_at IS NULL AND expires_at > now()) AS live) s) b \
-         LEFT JOIN LATERAL (SELECT m.organization_id, m.role::text AS role, o.status::text AS status \
-             FROM membership m JOIN organization o ON o.id = m.organization_id \
-             WHERE b.live AND m.organization_id = $3 AND m.user_id = $1) mo ON true";
-    static STATEMENTS: std::sync::OnceLock<[String; 2]> = std::sync::OnceLock::new();
-    let [writable, read_only_statement] =
-        STATEMENTS.get_or_init(|| [format!("{BIND}{FROM}"), format!("{BIND}{READ_ONLY}{FROM}")]);
-    let chosen = chosen_organization(user, choice);
-    let row = tx
-        .query_one_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            if read_only {
-                read_only_statement.as_str()
-            } else {
-                writable.as_str()
-            },
-            [
-                user.user_id.into(),
-                user.session_id.into(),
-                chosen.as_ref().ok().copied().into(),
-            ],
-        ))
-        .await?;
-    let Some(row) = row else {
-        return Ok((false, Err(NoTenant::NotMember)));
-    };
-    let live: bool = row.try_get("", "live")?;
-    let role: Option<String> = row.try_get("", "member_role")?;
-    let status: Option<String> = row.try_get("", "organization_status")?;
-    let membership = match (chosen, role, status) {
-        (Err(refusal), _, _) => Err(refusal),
-        (Ok(id), Some(role), Some(status)) => Ok((id, parse_role(&role)?, parse_status(&status)?)),
-        (Ok(_), _, _) => Err(NoTenant::NotMember),
-    };
-    Ok((live, membership))
-}
-
-pub(super) fn parse_status(stored: &str) -> Result<OrganizationStatus, AppError> {
-    use sea_orm::ActiveEnum;
-    OrganizationStatus::try_from_value(&stored.to_owned()).map_err(AppError::from)
-}
-
-pub(super) fn parse_role(stored: &str) -> Result<Role, AppError> {
-    use sea_orm::ActiveEnum;
-    Role::try_from_value(&stored.to_owned()).map_err(AppError::from)
 }

@@ -6,8 +6,8 @@ use anyhow::Context;
 use migration::MigratorTrait;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ActiveModelTrait, ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
-    IntoActiveModel, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ActiveModelTrait, ConnectOptions, DatabaseConnection, DbBackend, EntityTrait, IntoActiveModel,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
 use super::StoredSigningKey;
@@ -64,41 +64,6 @@ impl StatementLog {
         if self.watching.load(std::sync::atomic::Ordering::Relaxed) {
             self.lock().push(sql.to_owned());
         }
-    }
-}
-
-/// Whether `error` says the database could not be reached or went away: no pooled
-/// connection in time, a refused or broken connection, or PostgreSQL shutting down or
-/// still starting. Other database errors (constraints, serialization, SQL) are not.
-pub fn is_unreachable(error: &(dyn std::error::Error + 'static)) -> bool {
-    use sea_orm::{DbErr, RuntimeErr};
-    if let Some(error) = error.downcast_ref::<DbErr>() {
-        return match error {
-            DbErr::ConnectionAcquire(_) => true,
-            DbErr::Conn(RuntimeErr::SqlxError(error))
-            | DbErr::Exec(RuntimeErr::SqlxError(error))
-            | DbErr::Query(RuntimeErr::SqlxError(error)) => sqlx_unreachable(error),
-            _ => false,
-        };
-    }
-    if let Some(RuntimeErr::SqlxError(error)) = error.downcast_ref::<RuntimeErr>() {
-        return sqlx_unreachable(error);
-    }
-    error
-        .downcast_ref::<sea_orm::sqlx::Error>()
-        .is_some_and(sqlx_unreachable)
-}
-
-fn sqlx_unreachable(error: &sea_orm::sqlx::Error) -> bool {
-    use sea_orm::sqlx::Error as Sqlx;
-    match error {
-        Sqlx::Io(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed => true,
-        Sqlx::Database(error) => error.code().is_some_and(|code| {
-            // Class 08: connection exception; 57P01-57P03: admin shutdown, crash
-            // shutdown, cannot connect now; 53300: too many connections.
-            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300")
-        }),
-        _ => false,
     }
 }
 
@@ -217,8 +182,7 @@ impl Database {
     ) -> Result<(sea_orm::DatabaseTransaction, WriterTurn), AppError> {
         let (tx, turn) = self.begin(false).await?;
         if self.is_postgres() {
-            tx.execute_unprepared("SELECT set_config('role', 'tenantgate_app', true)")
-                .await?;
+            super::binding::act_as_gateway(&tx).await?;
         }
         Ok((tx, turn))
     }
@@ -234,12 +198,7 @@ impl Database {
         if let Some(organization) = organization
             && self.is_postgres()
         {
-            tx.execute_raw(sea_orm::Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                "SELECT set_config('app.organization_id', $1, true)",
-                [organization.to_string().into()],
-            ))
-            .await?;
+            super::binding::bind_organization_id(&tx, &organization.to_string()).await?;
         }
         Ok(SystemTransaction { tx, _turn: turn })
     }

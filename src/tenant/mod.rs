@@ -17,6 +17,7 @@
 mod analytics;
 mod api_keys;
 mod batch;
+mod binding;
 mod context;
 mod database;
 mod global;
@@ -27,19 +28,14 @@ mod sign_ups;
 pub use analytics::{ActivityCounts, Bucket, Period};
 pub use api_keys::{ApiKeyRecord, ApiKeyUse};
 pub use batch::{PerParent, WeakTenantDb};
-pub use context::{
-    AfterCommit, ClientInfo, OperationKind, OrganizationChoice, RequestContext, missing_scope,
-};
-pub use database::{Database, StatementLog, SystemTransaction, connect, is_unreachable, migrate};
+pub use context::{AfterCommit, ClientInfo, OperationKind, OrganizationChoice, RequestContext};
+pub use database::{Database, StatementLog, SystemTransaction, connect, migrate};
 pub use global::{
     GlobalDb, IssuedSession, MembershipWithOrganization, OrganizationScope, PublicChannel,
     RefreshOutcome, SealedMail, VerifiedInvitation,
 };
 pub use outbox::OutboxMail;
-pub use scoped::{
-    API_KEYS_REFUSED, Actor, BillingChanges, Member, OrganizationChanges, TenantDb, TenantEntity,
-    WriteError,
-};
+pub use scoped::{TenantDb, TenantEntity, WriteError};
 pub use sign_ups::{NewSignUp, PendingSignUp};
 
 /// A session as stored.

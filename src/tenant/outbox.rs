@@ -14,8 +14,8 @@ use uuid::Uuid;
 
 use super::Database;
 use super::global::{SealedMail, outbox_row};
-use crate::auth::tokens::new_opaque_token;
 use crate::error::{AppError, AppResult};
+use crate::identity::new_opaque_token;
 use entity::{outbox, password_reset, user};
 
 /// A queued email, as the dispatcher sees it.

@@ -10,8 +10,8 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::global::GlobalDb;
-use crate::auth::tokens::{hash_opaque_token, new_opaque_token};
 use crate::error::{AppError, AppResult};
+use crate::identity::{hash_opaque_token, new_opaque_token};
 use entity::pending_sign_up;
 
 /// Prefix of email verification tokens, so a leaked one is recognisable.

@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{Value, json};
+use tenantgate::app::Application;
 use tenantgate::auth::secrets::MasterKey;
 use tenantgate::config::{Secret, ServeConfig};
-use tenantgate::server::Application;
 use tokio::sync::oneshot;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -310,6 +310,21 @@ impl TestApp {
             .expect("count")
             .expect("a row");
         row.try_get_by_index::<i64>(0).expect("a number")
+    }
+
+    /// Runs a query as the database owner and returns the first column of every row as
+    /// text.
+    pub async fn query_texts(&self, sql: &str) -> Vec<String> {
+        use sea_orm::Statement;
+        let admin = connect_admin(&self.database_url).await;
+        let backend = self.db_backend();
+        admin
+            .query_all_raw(Statement::from_string(backend, sql.to_owned()))
+            .await
+            .expect("query")
+            .into_iter()
+            .map(|row| row.try_get_by_index::<String>(0).expect("a text"))
+            .collect()
     }
 
     /// A sample of `/metrics`, by its name and labels as the page writes them

@@ -20,9 +20,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use entity::Role;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use serde_json::{Value, json};
-use tenantgate::auth::api_keys::{Scope, Scopes};
+use tenantgate::identity::{Actor, Member};
+use tenantgate::identity::{Scope, Scopes};
 use tenantgate::policy::{self, Access, Permission};
-use tenantgate::tenant::{Actor, Member};
 use uuid::Uuid;
 
 use crate::helpers::{Account, Backend, Reply, TestApp, connect_admin};
@@ -1376,7 +1376,7 @@ async fn prepare(app: &TestApp, fx: &Fixture, setup: Setup, principal: &Principa
             set("token", json!(token));
         }
         Setup::PendingSignUp => {
-            let (token, hash) = tenantgate::auth::tokens::new_opaque_token("tgv_");
+            let (token, hash) = tenantgate::identity::new_opaque_token("tgv_");
             let now = chrono::Utc::now();
             app.execute_with(
                 "INSERT INTO pending_sign_up (id, email, name, password_hash, organization_name, \

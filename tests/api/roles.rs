@@ -283,3 +283,36 @@ on_both_databases! {
         app.as_user(team.get("ADMIN"), "mutation { deleteOrganization(confirmSlug: \"acme\") }", json!({})).await.ok();
     }
 }
+
+/// The references to a member that member removal clears (`TenantDb::remove_member`)
+/// before the membership goes: `table.column` of the user half of each foreign key
+/// into `membership`.
+const MEMBER_REFERENCES_CLEARED: &[&str] = &["contact.owner_id", "conversation.assignee_id"];
+
+on_both_databases! {
+    async fn every_reference_to_a_member_is_cleared_by_member_removal(app) {
+        let sql = match app.backend {
+            crate::helpers::Backend::Sqlite => {
+                "SELECT m.name || '.' || p.\"from\" FROM sqlite_master m, \
+                 pragma_foreign_key_list(m.name) p \
+                 WHERE m.type = 'table' AND p.\"table\" = 'membership' AND p.\"to\" = 'user_id' \
+                 ORDER BY 1"
+            }
+            crate::helpers::Backend::Postgres => {
+                "SELECT c.conrelid::regclass::text || '.' || a.attname FROM pg_constraint c \
+                 CROSS JOIN LATERAL unnest(c.conkey, c.confkey) AS k(col, fcol) \
+                 JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.col \
+                 JOIN pg_attribute fa ON fa.attrelid = c.confrelid AND fa.attnum = k.fcol \
+                 WHERE c.contype = 'f' AND c.confrelid = 'membership'::regclass \
+                 AND fa.attname = 'user_id' ORDER BY 1"
+            }
+        };
+        let references = app.query_texts(sql).await;
+        assert!(!references.is_empty(), "the catalog query found no foreign key at all");
+        assert_eq!(
+            references, MEMBER_REFERENCES_CLEARED,
+            "a foreign key into `membership` that member removal does not clear would make \
+             removing that member fail: clear it in `TenantDb::remove_member`, then list it here"
+        );
+    }
+}

@@ -222,7 +222,7 @@ async fn a_short_cron_secret_is_refused_at_start_up() {
     ));
     config.listen = "127.0.0.1:0".parse().expect("address");
     config.cron_secret = Some("31-bytes-is-not-quite-enough!!!".parse().expect("secret"));
-    let refused = tenantgate::server::Application::build(config).await;
+    let refused = tenantgate::app::Application::build(config).await;
     let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(message.contains("at least 32 bytes"), "{message}");
 }

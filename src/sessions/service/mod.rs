@@ -1,18 +1,22 @@
 //! The rules of signing in and out, sessions and passwords (signing up: `sign_up.rs`).
 
+mod reset;
+
+pub use reset::*;
+
 use uuid::Uuid;
 
 use async_graphql::ID;
 
 use super::{AuthPayload, ChangePasswordInput, LogInInput, Me, Membership, Session, User};
-use crate::auth::prework::Prework;
 use crate::error::{AppError, AppResult};
-use crate::graphql::Services;
 use crate::graphql::pagination::{CursorKey, Page, Total, page, page_request};
 use crate::input::parse_id;
 use crate::input::{Email, Password};
 use crate::mail::Mail;
 use crate::organizations::Organization;
+use crate::passwords::prework::Prework;
+use crate::services::Services;
 use crate::tenant::{IssuedSession, RefreshOutcome, RequestContext};
 
 const INVALID_CREDENTIALS: &str = "invalid email or password";
@@ -98,7 +102,7 @@ async fn find_logging_in(
     Ok((user, password_hash))
 }
 
-/// `logIn`'s work before its transaction (see `auth::prework`).
+/// `logIn`'s work before its transaction (see `passwords::prework`).
 pub async fn prepare_log_in(
     request: &RequestContext,
     services: &Services,
@@ -379,129 +383,6 @@ pub async fn prepare_change_password(
         .verify("currentPassword", &input.current_password, stored);
     Ok(match Password::parse("newPassword", input.new_password) {
         Ok(new_password) => work.hash_if_matched("newPassword", &new_password, "currentPassword"),
-        Err(_) => work,
-    })
-}
-
-/// Password reset requests still being issued after their answer.
-static RESETS_IN_FLIGHT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-/// Counts one reset being issued until it is dropped (at the end of its task, however
-/// that ends).
-struct ResetInFlight;
-
-impl ResetInFlight {
-    fn start() -> Self {
-        RESETS_IN_FLIGHT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        ResetInFlight
-    }
-}
-
-impl Drop for ResetInFlight {
-    fn drop(&mut self) {
-        RESETS_IN_FLIGHT.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
-/// How many password reset requests this process is still issuing after answering them
-/// (for `/metrics`, and for tests that wait for the database to stand still).
-pub fn resets_in_flight() -> usize {
-    RESETS_IN_FLIGHT.load(std::sync::atomic::Ordering::SeqCst)
-}
-
-const RESET_LIFETIME: std::time::Duration = std::time::Duration::from_secs(30 * 60);
-
-/// Answers at once; the look-up, the token and the email happen afterwards, on their
-/// own, so the answer takes the same time whether or not the account exists.
-pub fn request_password_reset(
-    request: &RequestContext,
-    services: &Services,
-    email: &str,
-) -> AppResult<()> {
-    let email = Email::parse("email", email)?;
-    services.throttle.attempt(
-        &format!("password-reset:{}", email.as_str()),
-        request.client().ip.as_deref(),
-    )?;
-    let db = request.database();
-    let mailer = services.mailer.clone();
-    let link_base = services.app_link("reset-password", "");
-    let in_flight = ResetInFlight::start();
-    tokio::spawn(async move {
-        let _in_flight = in_flight;
-        let issued = match db
-            .issue_password_reset(email.as_str(), RESET_LIFETIME)
-            .await
-        {
-            Ok(issued) => issued,
-            Err(error) => {
-                tracing::error!(error = %error, "issuing a password reset failed");
-                return;
-            }
-        };
-        let Some((user, token)) = issued else {
-            return;
-        };
-        let mail = Mail {
-            to: user.email,
-            subject: "Reset your tenantgate password".to_owned(),
-            body: format!(
-                "Someone asked to reset the password of your tenantgate account.\n\n\
-                 Choose a new password: {link_base}{token}\n\n\
-                 The link works once, for 30 minutes. If it was not you, ignore this email: \
-                 your password stays as it is.\n"
-            ),
-            kind: "password_reset",
-        };
-        if let Err(error) = mailer.queue_now(mail).await {
-            tracing::error!(error = %error, "queuing a password reset email failed");
-        }
-    });
-    Ok(())
-}
-
-pub async fn reset_password(
-    request: &RequestContext,
-    services: &Services,
-    field: &str,
-    token: &str,
-    new_password: String,
-) -> AppResult<()> {
-    let mut work = request.password_work(&services.passwords, field);
-    work.charge(|| charge_reset_password(request, services))?;
-    let new_password = Password::parse("newPassword", new_password)?;
-    let global = request.global();
-    let Some(user_id) = global.consume_password_reset(token.trim()).await? else {
-        return Err(AppError::invalid(
-            "token",
-            "is invalid, used or expired: ask for a new reset email",
-        ));
-    };
-    let hash = work.hash("newPassword", &new_password).await?;
-    global.set_password_hash(user_id, hash).await?;
-    global
-        .revoke_sessions_except(user_id, None, "password_reset")
-        .await?;
-    Ok(())
-}
-
-/// `resetPassword`'s throttle: per client address.
-fn charge_reset_password(request: &RequestContext, services: &Services) -> AppResult<()> {
-    match request.client().ip.as_deref() {
-        Some(address) => services.throttle.attempt_from(address),
-        None => Ok(()),
-    }
-}
-
-/// `resetPassword`'s work before its transaction: the new password hashed.
-pub async fn prepare_reset_password(
-    request: &RequestContext,
-    services: &Services,
-    new_password: String,
-) -> AppResult<Prework> {
-    let work = Prework::default().charged(charge_reset_password(request, services));
-    Ok(match Password::parse("newPassword", new_password) {
-        Ok(password) => work.hash("newPassword", &password),
         Err(_) => work,
     })
 }

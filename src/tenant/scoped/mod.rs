@@ -6,12 +6,17 @@ use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelBehavior, ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction,
-    DbErr, EntityTrait, IntoActiveModel, QueryFilter, Select, SqlErr,
+    DbErr, EntityTrait, IntoActiveModel, QueryFilter, Select,
 };
 use uuid::Uuid;
 
-use crate::auth::api_keys::Scopes;
+mod errors;
+mod members;
+
+pub use errors::WriteError;
+
 use crate::error::{AppError, AppResult};
+use crate::identity::{API_KEYS_REFUSED, Actor, Member};
 use entity::{
     ChannelKind, OrganizationStatus, Role, api_key, audit_log, channel_config, contact,
     contact_tag, conversation, event, invitation, membership, message, organization, user,
@@ -57,91 +62,6 @@ tenant_entity!(conversation, "conversation", Id);
 tenant_entity!(message, "message", Id);
 tenant_entity!(channel_config, "channel configuration", Kind: ChannelKind);
 tenant_entity!(event, "event", Id);
-
-/// Why an API key is refused a field that has no scope for keys.
-pub const API_KEYS_REFUSED: &str =
-    "API keys cannot use this field: it is for the organization's members";
-
-/// Why a write failed, before a feature names the field a client should fix.
-#[derive(Debug, thiserror::Error)]
-pub enum WriteError {
-    /// A unique constraint refused the row (the constraint's message inside).
-    #[error("unique constraint violated: {0}")]
-    Conflict(String),
-    /// A foreign key refused the row: it references something that does not exist here.
-    #[error("foreign key violated: {0}")]
-    Reference(String),
-    #[error("{0} not found")]
-    NotFound(&'static str),
-    /// The organization is suspended or canceled.
-    #[error("the organization is read-only")]
-    ReadOnly(OrganizationStatus),
-    #[error(transparent)]
-    Db(DbErr),
-    /// A failure that already is a client-facing error, passed through unchanged.
-    #[error(transparent)]
-    App(Box<AppError>),
-}
-
-impl From<DbErr> for WriteError {
-    fn from(error: DbErr) -> Self {
-        match error.sql_err() {
-            Some(SqlErr::UniqueConstraintViolation(detail)) => WriteError::Conflict(detail),
-            Some(SqlErr::ForeignKeyConstraintViolation(detail)) => WriteError::Reference(detail),
-            _ => WriteError::Db(error),
-        }
-    }
-}
-
-impl From<WriteError> for AppError {
-    fn from(error: WriteError) -> Self {
-        match error {
-            WriteError::NotFound(what) => AppError::not_found(what),
-            WriteError::ReadOnly(status) => AppError::forbidden(format!(
-                "this organization is {}: its data is read-only until an owner reactivates it",
-                match status {
-                    OrganizationStatus::Canceled => "canceled",
-                    _ => "suspended",
-                }
-            )),
-            WriteError::Conflict(_) => AppError::conflict("", "this already exists"),
-            WriteError::App(error) => *error,
-            other => AppError::internal(other),
-        }
-    }
-}
-
-impl From<AppError> for WriteError {
-    fn from(error: AppError) -> Self {
-        WriteError::App(Box::new(error))
-    }
-}
-
-impl WriteError {
-    /// Names the field of a conflict; other errors pass through.
-    pub fn conflict_on(self, field: &str, message: &str) -> AppError {
-        match self {
-            WriteError::Conflict(_) => AppError::conflict(field, message),
-            other => other.into(),
-        }
-    }
-}
-
-/// Who acts through a [`TenantDb`].
-#[derive(Clone, Debug)]
-pub enum Actor {
-    /// A member of the organization, with their role.
-    Member(Member),
-    /// One of the organization's API keys, with its scopes.
-    ApiKey { key_id: Uuid, scopes: Scopes },
-}
-
-/// A member acting in their organization.
-#[derive(Clone, Copy, Debug)]
-pub struct Member {
-    pub user_id: Uuid,
-    pub role: Role,
-}
 
 /// One organization's rows, through the request's transaction.
 #[derive(Clone)]
@@ -408,55 +328,26 @@ impl TenantDb {
         Ok(())
     }
 
-    /// Changes the organization's own row: its settings (name, slug, agent instructions,
-    /// event retention; refused while read-only) and the billing fields (`status`, `plan`, `seat_limit`:
-    /// what reactivates it).
-    pub async fn update_organization(
+    /// Writes the organization's own row, whatever id `row` carries. What may change,
+    /// and with what proof, is the `organizations` capability's to decide: it alone calls
+    /// this (`tests/api/architecture.rs`).
+    pub async fn write_organization(
         &self,
-        changes: OrganizationChanges,
-    ) -> Result<(organization::Model, organization::Model), WriteError> {
-        if changes.changes_settings() {
-            self.ensure_writable()?;
-        }
-        let before = self.organization().await?;
-        let mut row: organization::ActiveModel = before.clone().into();
-        if let Some(name) = changes.name {
-            row.name = Set(name);
-        }
-        if let Some(slug) = changes.slug {
-            row.slug = Set(slug);
-        }
-        if let Some(billing) = changes.billing {
-            if let Some(status) = billing.status {
-                row.status = Set(status);
-            }
-            if let Some(plan) = billing.plan {
-                row.plan = Set(plan);
-            }
-            if let Some(seat_limit) = billing.seat_limit {
-                row.seat_limit = Set(seat_limit);
-            }
-        }
-        if let Some(instructions) = changes.agent_instructions {
-            row.agent_instructions = Set(instructions);
-        }
-        if let Some(days) = changes.event_retention_days {
-            row.event_retention_days = Set(days);
-        }
+        mut row: organization::ActiveModel,
+    ) -> Result<organization::Model, WriteError> {
+        row.id = sea_orm::ActiveValue::Unchanged(self.organization_id);
         row.updated_at = Set(Utc::now());
         match row.update(self.tx()).await {
-            Ok(after) => Ok((before, after)),
+            Ok(after) => Ok(after),
             Err(DbErr::RecordNotUpdated) => Err(WriteError::NotFound("organization")),
             Err(error) => Err(error.into()),
         }
     }
 
-    /// Deletes the organization and, by cascade, every row it owns. Only with the proof
-    /// that the caller may.
-    pub async fn delete_organization(
-        &self,
-        _granted: crate::policy::Granted<'_, crate::policy::grants::DeleteOrganization>,
-    ) -> Result<(), WriteError> {
+    /// Deletes the organization and, by cascade, every row it owns. Only the
+    /// `organizations` capability calls this, with the proof that the caller may
+    /// (`tests/api/architecture.rs`).
+    pub async fn delete_organization(&self) -> Result<(), WriteError> {
         let result = organization::Entity::delete_many()
             .filter(organization::Column::Id.eq(self.organization_id))
             .exec(self.tx())
@@ -495,150 +386,5 @@ impl TenantDb {
         .insert(self.tx())
         .await?;
         Ok(())
-    }
-
-    /// The members with these user ids, each with their user row, in one statement
-    /// (absent ones are simply missing).
-    pub async fn members_by_user_ids(
-        &self,
-        user_ids: &[Uuid],
-    ) -> AppResult<Vec<(membership::Model, user::Model)>> {
-        use sea_orm::{JoinType, QuerySelect};
-        if user_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        // The entities declare no relations of their own.
-        let membership_user = membership::Entity::belongs_to(user::Entity)
-            .from(membership::Column::UserId)
-            .to(user::Column::Id)
-            .into();
-        let rows = self
-            .find::<membership::Entity>()
-            .filter(membership::Column::UserId.is_in(user_ids.iter().copied()))
-            .join(JoinType::InnerJoin, membership_user)
-            .select_also(user::Entity)
-            .all(self.tx())
-            .await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(membership, user)| Some((membership, user?)))
-            .collect())
-    }
-
-    /// Members with their user rows, for the given page of memberships.
-    pub async fn with_users(
-        &self,
-        memberships: Vec<membership::Model>,
-    ) -> AppResult<Vec<(membership::Model, user::Model)>> {
-        let ids: Vec<Uuid> = memberships.iter().map(|m| m.user_id).collect();
-        let users: std::collections::HashMap<Uuid, user::Model> = user::Entity::find()
-            .filter(user::Column::Id.is_in(ids))
-            .all(self.tx())
-            .await?
-            .into_iter()
-            .map(|u| (u.id, u))
-            .collect();
-        Ok(memberships
-            .into_iter()
-            .filter_map(|m| {
-                let user = users.get(&m.user_id)?.clone();
-                Some((m, user))
-            })
-            .collect())
-    }
-
-    /// The member whose account has this email, if any.
-    pub async fn member_by_email(&self, email: &str) -> AppResult<Option<membership::Model>> {
-        let Some(user) = user::Entity::find()
-            .filter(user::Column::Email.eq(email))
-            .one(self.tx())
-            .await?
-        else {
-            return Ok(None);
-        };
-        Ok(self
-            .find::<membership::Entity>()
-            .filter(membership::Column::UserId.eq(user.id))
-            .one(self.tx())
-            .await?)
-    }
-
-    /// Removes a member: their contacts lose their owner and their conversations their
-    /// assignee (the keys require both to be members), then the membership goes. `leaving` members may go even while the
-    /// organization is read-only.
-    pub async fn remove_member(&self, user_id: Uuid, leaving: bool) -> Result<(), WriteError> {
-        if !leaving {
-            self.ensure_writable()?;
-        }
-        contact::Entity::update_many()
-            .col_expr(contact::Column::OwnerId, Expr::value(Option::<Uuid>::None))
-            .filter(contact::Column::OrganizationId.eq(self.organization_id))
-            .filter(contact::Column::OwnerId.eq(user_id))
-            .exec(self.tx())
-            .await?;
-        conversation::Entity::update_many()
-            .col_expr(
-                conversation::Column::AssigneeId,
-                Expr::value(Option::<Uuid>::None),
-            )
-            .filter(conversation::Column::OrganizationId.eq(self.organization_id))
-            .filter(conversation::Column::AssigneeId.eq(user_id))
-            .exec(self.tx())
-            .await?;
-        let result = membership::Entity::delete_many()
-            .filter(membership::Column::OrganizationId.eq(self.organization_id))
-            .filter(membership::Column::UserId.eq(user_id))
-            .exec(self.tx())
-            .await?;
-        if result.rows_affected == 0 {
-            return Err(WriteError::NotFound("member"));
-        }
-        Ok(())
-    }
-}
-
-/// Changes to the organization row; `None` leaves a field as it is.
-#[derive(Default)]
-pub struct OrganizationChanges {
-    pub name: Option<String>,
-    pub slug: Option<String>,
-    /// The billing fields, which only exist with the proof that the caller may change
-    /// them.
-    pub billing: Option<BillingChanges>,
-    /// `Some(None)` clears the default agent instructions.
-    pub agent_instructions: Option<Option<String>>,
-    pub event_retention_days: Option<i32>,
-}
-
-/// Changes to the organization's billing fields (`status`, `plan`, `seat_limit`).
-pub struct BillingChanges {
-    status: Option<OrganizationStatus>,
-    plan: Option<String>,
-    seat_limit: Option<i32>,
-}
-
-impl BillingChanges {
-    pub fn new(
-        _granted: crate::policy::Granted<'_, crate::policy::grants::ManageBilling>,
-        status: Option<OrganizationStatus>,
-        plan: Option<String>,
-        seat_limit: Option<i32>,
-    ) -> Self {
-        BillingChanges {
-            status,
-            plan,
-            seat_limit,
-        }
-    }
-}
-
-impl OrganizationChanges {
-    /// Whether anything but the billing fields changes (those alone may reactivate a
-    /// read-only organization; everything else is refused while it is read-only).
-    fn changes_settings(&self) -> bool {
-        self.name.is_some()
-            || self.slug.is_some()
-            || self.agent_instructions.is_some()
-            || self.event_retention_days.is_some()
     }
 }

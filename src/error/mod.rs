@@ -2,7 +2,11 @@
 //! variant declares its GraphQL `extensions.code` here and nowhere else. Internal errors
 //! are logged with the request id (from the request span) and masked to clients.
 
+mod unreachable;
+
 use std::time::Duration;
+
+pub use unreachable::is_unreachable;
 
 /// What went wrong, as a client should understand it.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +72,25 @@ impl AppError {
         }
     }
 
+    /// The HTTP status of a request that fails before execution with only this error,
+    /// when the client reads `application/graphql-response+json` (with `application/json`
+    /// a GraphQL answer is 200, except 429 and 503, which mean "send it again later" to any
+    /// proxy). Errors of single fields never change the status of an executed operation.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            AppError::RateLimited { .. } => 429,
+            AppError::Unavailable { .. } => 503,
+            AppError::Internal(_) => 500,
+            AppError::Unauthenticated(_)
+            | AppError::Forbidden(_)
+            | AppError::NotFound { .. }
+            | AppError::BadUserInput { .. }
+            | AppError::Conflict { .. }
+            | AppError::QueryTooComplex(_)
+            | AppError::ResponseTooLarge(_) => 400,
+        }
+    }
+
     pub fn bad_input(field: impl Into<String>, message: impl Into<String>) -> Self {
         AppError::BadUserInput {
             field: field.into(),
@@ -106,7 +129,7 @@ impl AppError {
     /// reached.
     pub fn internal(error: impl Into<anyhow::Error>) -> Self {
         let error = error.into();
-        if error.chain().any(crate::tenant::is_unreachable) {
+        if error.chain().any(is_unreachable) {
             AppError::Unavailable {
                 outcome_unknown: false,
                 source: error,

@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::password::PasswordHasherPool;
+use super::PasswordHasherPool;
 use crate::error::AppError;
 use crate::input::Password;
 

@@ -7,6 +7,8 @@
 //! of sign-ups the process grew past 1 GiB for four hashes at a time. With the memory
 //! reused, it stays at `concurrency` × 19 MiB.
 
+pub mod prework;
+
 use std::sync::{Arc, Mutex};
 
 use argon2::password_hash::rand_core::OsRng;
@@ -27,7 +29,7 @@ pub struct PasswordHasherPool {
     /// long as a wrong password and timing tells nothing.
     dummy_hash: Arc<String>,
     /// Work done inside a transaction, none having been prepared (see `prework`).
-    late: Arc<super::prework::LateWork>,
+    late: Arc<prework::LateWork>,
 }
 
 fn params() -> Params {
@@ -127,7 +129,7 @@ impl PasswordHasherPool {
     }
 
     /// The count of hashes and verifications done inside a transaction.
-    pub fn late_work(&self) -> &super::prework::LateWork {
+    pub fn late_work(&self) -> &prework::LateWork {
         &self.late
     }
 

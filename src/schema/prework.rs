@@ -1,5 +1,5 @@
 //! Runs a mutation's password work before its transaction begins (why: see
-//! `auth::prework`). The mutation's root fields that take a password are looked up in
+//! `passwords::prework`). The mutation's root fields that take a password are looked up in
 //! [`PREPARERS`]; each runs on a read-only context of the same caller, and what it did
 //! reaches the resolver through the request's context.
 
@@ -10,11 +10,12 @@ use std::pin::Pin;
 use async_graphql::parser::types::{ExecutableDocument, OperationDefinition, Selection};
 use async_graphql::{InputType, Value as ConstValue, Variables};
 
-use super::Services;
-use crate::auth::prework::{Prepared, Prework};
 use crate::error::AppResult;
+use crate::identity::Principal;
+use crate::passwords::prework::{Prepared, Prework};
+use crate::services::Services;
 use crate::tenant::{ClientInfo, OperationKind, OrganizationChoice, RequestContext};
-use crate::{auth::Principal, invitations, sessions, tenant::Database};
+use crate::{invitations, sessions, tenant::Database};
 
 type Arguments = HashMap<String, ConstValue>;
 type Preparing<'a> = Pin<Box<dyn Future<Output = AppResult<Prework>> + Send + 'a>>;
@@ -253,7 +254,7 @@ mod tests {
 
     #[test]
     fn every_mutation_that_takes_a_password_is_prepared() {
-        let sdl = crate::graphql::build_schema(&Default::default(), false, None).sdl();
+        let sdl = crate::schema::build_schema(&Default::default(), false, None).sdl();
         let document = async_graphql::parser::parse_schema(&sdl).expect("the SDL parses");
         let mut inputs = HashMap::new();
         let mut mutation_fields = Vec::new();
