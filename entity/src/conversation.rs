@@ -1,6 +1,7 @@
 //! A conversation with a contact on one channel. Tenant table.
 
 use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
 
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -12,8 +13,7 @@ pub struct Model {
     pub id: Uuid,
     pub contact_id: Uuid,
     pub channel: crate::ChannelKind,
-    /// `open` or `closed`.
-    pub status: String,
+    pub status: ConversationStatus,
     /// The member handling it, if any.
     pub assignee_id: Option<Uuid>,
     pub summary: Option<String>,
@@ -24,3 +24,15 @@ pub struct Model {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// Whether a conversation is going on. Stored as lowercase text.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum ConversationStatus {
+    #[sea_orm(string_value = "open")]
+    Open,
+    #[sea_orm(string_value = "closed")]
+    Closed,
+}

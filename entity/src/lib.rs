@@ -27,6 +27,8 @@ pub mod signing_key;
 pub mod user;
 
 pub use channel_config::ChannelKind;
+pub use conversation::ConversationStatus;
 pub use event::EventKind;
+pub use message::MessageAuthor;
 pub use organization::OrganizationStatus;
 pub use role::Role;

@@ -15,6 +15,7 @@ use crate::graphql::pagination::{IdCursor, Page, newest_first, page_request};
 use crate::identity::{Scope, Scopes};
 use crate::input::{Name, parse_id};
 use crate::services::Services;
+use crate::tenant::AuditAction;
 use crate::tenant::{RequestContext, TenantDb};
 use entity::api_key;
 
@@ -93,7 +94,7 @@ pub async fn create(db: &TenantDb, input: CreateApiKeyInput) -> AppResult<ApiKey
         })
         .await?;
     db.audit(
-        "api_key.created",
+        AuditAction::ApiKeyCreated,
         "api_key",
         Some(id.to_string()),
         json!({ "after": {
@@ -156,7 +157,7 @@ pub async fn rotate(
     row.rotated_at = Set(Some(now));
     let rotated = db.update(row).await?;
     db.audit(
-        "api_key.rotated",
+        AuditAction::ApiKeyRotated,
         "api_key",
         Some(rotated.id.to_string()),
         json!({
@@ -190,7 +191,7 @@ pub async fn revoke(
         .update_while_read_only(revocation(existing.clone(), Utc::now()))
         .await?;
     db.audit(
-        "api_key.revoked",
+        AuditAction::ApiKeyRevoked,
         "api_key",
         Some(revoked.id.to_string()),
         json!({ "before": { "name": existing.name, "prefix": existing.prefix } }),

@@ -23,13 +23,16 @@ use crate::policy::Permission as P;
 use crate::tenant::PerParent;
 use entity::{conversation, message};
 
+/// Whether a conversation is going on.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(remote = "entity::ConversationStatus")]
 pub enum ConversationStatus {
     Open,
     Closed,
 }
 
 impl ConversationStatus {
+    /// As stored.
     pub fn as_str(self) -> &'static str {
         match self {
             ConversationStatus::Open => "open",
@@ -40,6 +43,7 @@ impl ConversationStatus {
 
 /// Who wrote a message.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(remote = "entity::MessageAuthor")]
 pub enum MessageAuthor {
     /// The contact.
     Contact,
@@ -47,24 +51,6 @@ pub enum MessageAuthor {
     Agent,
     /// The organization's AI agent.
     Ai,
-}
-
-impl MessageAuthor {
-    fn as_str(self) -> &'static str {
-        match self {
-            MessageAuthor::Contact => "contact",
-            MessageAuthor::Agent => "agent",
-            MessageAuthor::Ai => "ai",
-        }
-    }
-
-    fn from_stored(stored: &str) -> MessageAuthor {
-        match stored {
-            "agent" => MessageAuthor::Agent,
-            "ai" => MessageAuthor::Ai,
-            _ => MessageAuthor::Contact,
-        }
-    }
 }
 
 /// A conversation with a contact on one channel. Its fields need `READ_CONVERSATIONS`
@@ -114,11 +100,7 @@ impl From<conversation::Model> for Conversation {
         Conversation {
             id: ID(model.id.to_string()),
             channel: model.channel.into(),
-            status: if model.status == "closed" {
-                ConversationStatus::Closed
-            } else {
-                ConversationStatus::Open
-            },
+            status: model.status.into(),
             contact_id: ID(model.contact_id.to_string()),
             assignee_id: model.assignee_id.map(|id| ID(id.to_string())),
             summary: model.summary,
@@ -232,7 +214,7 @@ impl From<message::Model> for Message {
         Message {
             id: ID(model.id.to_string()),
             conversation_id: ID(model.conversation_id.to_string()),
-            author: MessageAuthor::from_stored(&model.author),
+            author: model.author.into(),
             author_id: model.author_id.map(|id| ID(id.to_string())),
             body: model.body,
             created_at: model.created_at,

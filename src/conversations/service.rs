@@ -70,7 +70,7 @@ pub async fn start(db: &TenantDb, input: StartConversationInput) -> AppResult<co
             id: Set(Uuid::now_v7()),
             contact_id: Set(contact.id),
             channel: Set(input.channel.into()),
-            status: Set("open".to_owned()),
+            status: Set(entity::ConversationStatus::Open),
             assignee_id: Set(assignee),
             summary: Set(None),
             created_at: Set(now),
@@ -89,7 +89,7 @@ pub async fn post(
     let conversation = db
         .get::<conversation::Entity>(parse_id("conversationId", conversation_id)?)
         .await?;
-    if conversation.status == "closed" {
+    if conversation.status == entity::ConversationStatus::Closed {
         return Err(AppError::conflict(
             "conversationId",
             "the conversation is closed: start a new one",
@@ -120,7 +120,7 @@ pub async fn post(
             organization_id: NotSet,
             id: Set(Uuid::now_v7()),
             conversation_id: Set(conversation.id),
-            author: Set(input.author.as_str().to_owned()),
+            author: Set(input.author.into()),
             author_id: Set(author_id),
             body: Set(body.to_owned()),
             created_at: Set(now),
@@ -135,12 +135,12 @@ pub async fn post(
 
 pub async fn close(db: &TenantDb, id: &ID) -> AppResult<conversation::Model> {
     let conversation = get(db, id).await?;
-    if conversation.status == "closed" {
+    if conversation.status == entity::ConversationStatus::Closed {
         return Ok(conversation);
     }
     let now = Utc::now();
     let mut row: conversation::ActiveModel = conversation.into();
-    row.status = Set("closed".to_owned());
+    row.status = Set(entity::ConversationStatus::Closed);
     row.closed_at = Set(Some(now));
     row.updated_at = Set(now);
     Ok(db.update(row).await?)

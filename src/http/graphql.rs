@@ -14,7 +14,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 
 use super::caller::Extracted;
@@ -173,7 +173,7 @@ pub async fn get(
         .is_some_and(|accept| accept.contains("text/html"));
     let Some(query) = params.query else {
         if wants_html {
-            return Html(super::graphiql::PAGE).into_response();
+            return super::graphiql::page_response();
         }
         return request_failure(
             StatusCode::BAD_REQUEST,

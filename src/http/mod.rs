@@ -151,6 +151,7 @@ fn router(state: Arc<AppState>, config: &ServeConfig) -> anyhow::Result<Router> 
         .on_response(DefaultOnResponse::new().level(tracing::Level::INFO));
     Ok(Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
+        .route("/graphiql/{name}", get(graphiql::asset))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/.well-known/jwks.json", get(ops::jwks))

@@ -14,6 +14,7 @@ use crate::graphql::pagination::{CursorKey, Page, Total, page, page_request};
 use crate::input::parse_id;
 use crate::policy::{self, Permission as P};
 use crate::services::Services;
+use crate::tenant::AuditAction;
 use crate::tenant::{RequestContext, TenantDb};
 use entity::{Role, membership};
 
@@ -207,7 +208,7 @@ pub async fn update_role(
     )
     .await?;
     db.audit(
-        "member.role_updated",
+        AuditAction::MemberRoleUpdated,
         "member",
         Some(updated.user_id.to_string()),
         json!({
@@ -235,7 +236,7 @@ pub async fn remove(
     let withdrawn = withdraw(request, services, db, target.user_id, None, keep_api_keys).await?;
     db.remove_member(target.user_id, false).await?;
     db.audit(
-        "member.removed",
+        AuditAction::MemberRemoved,
         "member",
         Some(target.user_id.to_string()),
         json!({ "before": { "role": target.role }, "withdrawn": withdrawn.audit() }),
@@ -251,7 +252,7 @@ pub async fn leave(request: &RequestContext, services: &Services) -> AppResult<(
     let withdrawn = withdraw(request, services, db, me.user_id, None, false).await?;
     db.remove_member(me.user_id, true).await?;
     db.audit(
-        "member.left",
+        AuditAction::MemberLeft,
         "member",
         Some(me.user_id.to_string()),
         json!({ "before": { "role": me.role }, "withdrawn": withdrawn.audit() }),
@@ -289,7 +290,7 @@ pub async fn transfer_ownership(
     // OWNER invitation they sent.
     let revoked = crate::invitations::revoke_issued_by(db, acting, Some(Role::Admin)).await?;
     db.audit(
-        "organization.ownership_transferred",
+        AuditAction::OrganizationOwnershipTransferred,
         "member",
         Some(new_owner.user_id.to_string()),
         json!({

@@ -8,6 +8,7 @@ use super::changes::{self, BillingChanges, OrganizationChanges};
 use crate::error::{AppError, AppResult};
 use crate::input::{Name, Slug};
 use crate::policy::{self, grants};
+use crate::tenant::AuditAction;
 use crate::tenant::{RequestContext, TenantDb};
 use entity::{invitation, membership, organization};
 use sea_orm::{ColumnTrait, QueryFilter};
@@ -114,9 +115,9 @@ pub async fn update(
         .await
         .map_err(|e| e.conflict_on("slug", "this slug is taken"))?;
     let action = if billing {
-        "organization.billing_updated"
+        AuditAction::OrganizationBillingUpdated
     } else {
-        "organization.updated"
+        AuditAction::OrganizationUpdated
     };
     db.audit(
         action,

@@ -12,6 +12,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use super::OrganizationId;
 use crate::error::AppResult;
 use crate::tenant::Database;
+use entity::MessageAuthor;
 use entity::{conversation, message};
 
 /// Conversations summarized per organization and run; the next run takes the rest.
@@ -43,13 +44,13 @@ impl Summarizer for Extractive {
         let (Some(first), Some(last)) = (messages.first(), messages.last()) else {
             return Some("Closed without messages.".to_owned());
         };
-        let count = |author: &str| messages.iter().filter(|m| m.author == author).count();
+        let count = |author: MessageAuthor| messages.iter().filter(|m| m.author == author).count();
         let mut summary = format!(
             "{} messages ({} from the contact, {} from agents, {} from the AI). Opened with: \"{}\"",
             messages.len(),
-            count("contact"),
-            count("agent"),
-            count("ai"),
+            count(MessageAuthor::Contact),
+            count(MessageAuthor::Agent),
+            count(MessageAuthor::Ai),
             quote(&first.body)
         );
         if messages.len() > 1 {
@@ -70,7 +71,7 @@ pub async fn organization(
     let tx = db.system_transaction(Some(organization)).await?;
     let pending = conversation::Entity::find()
         .filter(conversation::Column::OrganizationId.eq(organization))
-        .filter(conversation::Column::Status.eq("closed"))
+        .filter(conversation::Column::Status.eq(entity::ConversationStatus::Closed))
         .filter(conversation::Column::Summary.is_null())
         .order_by_asc(conversation::Column::Id)
         .limit(BATCH)
@@ -117,12 +118,12 @@ pub async fn organization(
 mod tests {
     use super::*;
 
-    fn message(author: &str, body: &str) -> message::Model {
+    fn message(author: MessageAuthor, body: &str) -> message::Model {
         message::Model {
             organization_id: uuid::Uuid::nil(),
             id: uuid::Uuid::now_v7(),
             conversation_id: uuid::Uuid::nil(),
-            author: author.into(),
+            author,
             author_id: None,
             body: body.into(),
             created_at: chrono::Utc::now(),
@@ -132,9 +133,9 @@ mod tests {
     #[test]
     fn the_extractive_summary_counts_and_quotes() {
         let messages = [
-            message("contact", "Where is   my order?"),
-            message("agent", "Checking."),
-            message("ai", &"Tomorrow. ".repeat(40)),
+            message(MessageAuthor::Contact, "Where is   my order?"),
+            message(MessageAuthor::Agent, "Checking."),
+            message(MessageAuthor::Ai, &"Tomorrow. ".repeat(40)),
         ];
         let summary = Extractive.summarize(&messages).expect("a summary");
         assert!(summary.starts_with("3 messages (1 from the contact, 1 from agents, 1 from the AI). Opened with: \"Where is my order?\" Last: \"Tomorrow."));

@@ -35,7 +35,8 @@ pub use global::{
     RefreshOutcome, SealedMail, VerifiedInvitation,
 };
 pub use outbox::OutboxMail;
-pub use scoped::{TenantDb, TenantEntity, WriteError};
+pub(crate) use scoped::tenant_entity;
+pub use scoped::{AuditAction, TenantDb, TenantEntity, WriteError};
 pub use sign_ups::{NewSignUp, PendingSignUp};
 
 /// A session as stored.

@@ -29,8 +29,23 @@ on_both_databases! {
     async fn browsers_get_graphiql(app) {
         let response = app.client.get(app.url("/graphql")).header("accept", "text/html").send().await.expect("request");
         assert_eq!(response.status().as_u16(), 200);
+        let policy = response.headers()["content-security-policy"].to_str().expect("policy").to_owned();
+        assert!(policy.contains("script-src 'self'") && !policy.contains("unsafe-eval"), "{policy}");
         let page = response.text().await.expect("page");
         assert!(page.contains("graphiql"));
+        // Every script and style comes from the gateway itself, with its integrity: the page
+        // works without internet access and loads nothing it did not pin.
+        let mut assets = 0;
+        for part in page.split(['"']).filter(|part| part.starts_with("/graphiql/")) {
+            let asset = app.client.get(app.url(part)).send().await.expect("asset");
+            assert_eq!(asset.status().as_u16(), 200, "{part}");
+            assert_eq!(asset.headers()["x-content-type-options"], "nosniff");
+            assets += 1;
+        }
+        assert_eq!(assets, 5, "React, ReactDOM, GraphiQL, its style and the start-up script");
+        assert!(!page.contains("https://"), "nothing from elsewhere");
+        let missing = app.client.get(app.url("/graphiql/other.js")).send().await.expect("asset");
+        assert_eq!(missing.status().as_u16(), 404);
     }
 
     async fn posts_must_be_json(app) {

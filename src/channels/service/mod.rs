@@ -19,6 +19,7 @@ use crate::error::{AppError, AppResult};
 use crate::graphql::pagination::{CursorKey, Page, Total, page, page_request};
 use crate::input::{JsonObject, Name};
 use crate::organizations::changes::{self, OrganizationChanges};
+use crate::tenant::AuditAction;
 use crate::tenant::{GlobalDb, TenantDb};
 use entity::{ChannelKind, channel_config};
 
@@ -310,7 +311,7 @@ pub async fn upsert(
             })?,
     };
     db.audit(
-        "channel.upserted",
+        AuditAction::ChannelUpserted,
         "channel",
         target(kind),
         json!({
@@ -346,9 +347,9 @@ pub async fn set_credentials(
         .map(|credentials| sealer.seal(db.organization_id(), kind, credentials))
         .transpose()?;
     let action = if sealed.is_some() {
-        "channel.credentials_set"
+        AuditAction::ChannelCredentialsSet
     } else {
-        "channel.credentials_cleared"
+        AuditAction::ChannelCredentialsCleared
     };
     let had_credentials = existing.credentials_sealed.is_some();
     let mut row: channel_config::ActiveModel = existing.into();
@@ -374,7 +375,7 @@ pub async fn delete(db: &TenantDb, kind: ChannelKind) -> AppResult<()> {
     let existing = db.get::<channel_config::Entity>(kind).await?;
     db.delete::<channel_config::Entity>(kind).await?;
     db.audit(
-        "channel.deleted",
+        AuditAction::ChannelDeleted,
         "channel",
         target(kind),
         json!({ "before": summary(&existing) }),
@@ -398,7 +399,7 @@ pub async fn update_agent_instructions(
     )
     .await?;
     db.audit(
-        "organization.agent_instructions_updated",
+        AuditAction::OrganizationAgentInstructionsUpdated,
         "organization",
         Some(after.id.to_string()),
         json!({

@@ -126,7 +126,7 @@ pub async fn accept(
     row.accepted_by = Set(Some(user.id));
     db.update(row).await?;
     db.audit(
-        "invitation.accepted",
+        AuditAction::InvitationAccepted,
         "invitation",
         Some(invitation.id.to_string()),
         json!({ "after": { "email": invitation.email, "role": invitation.role, "userId": user.id } }),

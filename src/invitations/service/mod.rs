@@ -27,6 +27,7 @@ use crate::passwords::prework::Prework;
 use crate::policy::{self, Permission as P};
 use crate::services::Services;
 use crate::sessions::{AuthPayload, start_session};
+use crate::tenant::AuditAction;
 use crate::tenant::{RequestContext, TenantDb};
 use entity::{Role, invitation, membership};
 
@@ -202,7 +203,7 @@ pub async fn invite(
         .map_err(|e| e.conflict_on("email", "an invitation to this email is already pending"))?;
     send(request, services, &created, &token).await?;
     db.audit(
-        "invitation.created",
+        AuditAction::InvitationCreated,
         "invitation",
         Some(created.id.to_string()),
         json!({ "after": { "email": created.email, "role": created.role } }),
@@ -244,7 +245,7 @@ pub async fn resend(
     let updated = db.update(row).await?;
     send(request, services, &updated, &token).await?;
     db.audit(
-        "invitation.resent",
+        AuditAction::InvitationResent,
         "invitation",
         Some(updated.id.to_string()),
         json!({ "after": { "email": updated.email, "expiresAt": updated.expires_at } }),
@@ -271,7 +272,7 @@ pub async fn revoke(db: &TenantDb, id: &ID) -> AppResult<invitation::Model> {
     row.revoked_at = Set(Some(Utc::now()));
     let revoked = db.update(row).await?;
     db.audit(
-        "invitation.revoked",
+        AuditAction::InvitationRevoked,
         "invitation",
         Some(revoked.id.to_string()),
         json!({ "before": { "email": revoked.email, "role": revoked.role } }),

@@ -17,6 +17,7 @@ use crate::mail::Mail;
 use crate::organizations::Organization;
 use crate::passwords::prework::Prework;
 use crate::services::Services;
+use crate::tenant::AuditAction;
 use crate::tenant::{IssuedSession, RefreshOutcome, RequestContext};
 
 const INVALID_CREDENTIALS: &str = "invalid email or password";
@@ -181,7 +182,7 @@ pub async fn log_out(request: &RequestContext, refresh_token: Option<&str>) -> A
             .user()
             .is_some_and(|user| user.user_id == user_id)
     {
-        audit_account_change(request, "session.logged_out", user_id).await?;
+        audit_account_change(request, AuditAction::SessionLoggedOut, user_id).await?;
     }
     Ok(true)
 }
@@ -277,7 +278,7 @@ pub async fn sessions(
 /// Audits a change to the caller's account in the request's organization, when bound.
 async fn audit_account_change(
     request: &RequestContext,
-    action: &str,
+    action: AuditAction,
     target: Uuid,
 ) -> AppResult<()> {
     if let Ok(db) = request.tenant() {
@@ -302,7 +303,7 @@ pub async fn revoke_session(request: &RequestContext, id: &ID) -> AppResult<()> 
     {
         return Err(AppError::not_found("session"));
     }
-    audit_account_change(request, "session.revoked", user.user_id).await
+    audit_account_change(request, AuditAction::SessionRevoked, user.user_id).await
 }
 
 pub async fn revoke_all_other_sessions(request: &RequestContext) -> AppResult<u64> {
@@ -311,7 +312,7 @@ pub async fn revoke_all_other_sessions(request: &RequestContext) -> AppResult<u6
         .global()
         .revoke_sessions_except(user.user_id, Some(user.session_id), "revoked")
         .await?;
-    audit_account_change(request, "session.revoked_others", user.user_id).await?;
+    audit_account_change(request, AuditAction::SessionRevokedOthers, user.user_id).await?;
     Ok(ended)
 }
 
@@ -349,7 +350,7 @@ pub async fn change_password(
     global
         .revoke_sessions_except(user.id, Some(principal.session_id), "password_changed")
         .await?;
-    audit_account_change(request, "user.password_changed", user.id).await
+    audit_account_change(request, AuditAction::UserPasswordChanged, user.id).await
 }
 
 /// `changePassword`'s throttle: its own bucket, so guessing through here is throttled

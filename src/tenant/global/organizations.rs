@@ -9,6 +9,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::*;
+use crate::tenant::AuditAction;
 
 /// A membership of the signed-in user, with its organization.
 pub struct MembershipWithOrganization {
@@ -69,7 +70,7 @@ impl GlobalDb {
         scope
             .db()
             .audit(
-                "organization.created",
+                AuditAction::OrganizationCreated,
                 "organization",
                 Some(organization.id.to_string()),
                 serde_json::json!({ "after": { "name": organization.name, "slug": organization.slug } }),

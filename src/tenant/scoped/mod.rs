@@ -10,9 +10,11 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+mod audit;
 mod errors;
 mod members;
 
+pub use audit::AuditAction;
 pub use errors::WriteError;
 
 use crate::error::{AppError, AppResult};
@@ -34,12 +36,17 @@ pub trait TenantEntity: EntityTrait {
     fn id_column() -> Self::Column;
 }
 
+/// Declares a table's tenancy: `tenant_entity!(campaign, "campaign", Id)` says that
+/// `entity::campaign`'s rows belong to the organization in `organization_id`, are
+/// identified within it by `id` (a UUID unless a type follows: `Kind: ChannelKind`), and
+/// are called "campaign" in `NOT_FOUND` messages. A new table's capability declares its
+/// own, beside its types, as `crate::tenant::tenant_entity!(…)`.
 macro_rules! tenant_entity {
     ($module:ident, $label:literal, $id:ident) => {
-        tenant_entity!($module, $label, $id: Uuid);
+        $crate::tenant::tenant_entity!($module, $label, $id: ::uuid::Uuid);
     };
     ($module:ident, $label:literal, $id:ident: $id_type:ty) => {
-        impl TenantEntity for $module::Entity {
+        impl $crate::tenant::TenantEntity for $module::Entity {
             const LABEL: &'static str = $label;
             type Id = $id_type;
             fn organization_column() -> Self::Column {
@@ -51,6 +58,8 @@ macro_rules! tenant_entity {
         }
     };
 }
+
+pub(crate) use tenant_entity;
 
 tenant_entity!(contact, "contact", Id);
 tenant_entity!(membership, "member", UserId);
@@ -355,36 +364,6 @@ impl TenantDb {
         if result.rows_affected == 0 {
             return Err(WriteError::NotFound("organization"));
         }
-        Ok(())
-    }
-
-    /// Writes an audit row for a change made in this request (in its transaction, so the
-    /// row exists exactly when the change does). Audit rows are written even while the
-    /// organization is read-only: the changes that remain allowed are audited too.
-    pub async fn audit(
-        &self,
-        action: &str,
-        target_type: &str,
-        target_id: Option<String>,
-        summary: serde_json::Value,
-    ) -> AppResult<()> {
-        audit_log::ActiveModel {
-            organization_id: Set(self.organization_id),
-            id: Set(Uuid::now_v7()),
-            actor_id: Set(self.user_id()),
-            api_key_id: Set(match &self.actor {
-                Actor::ApiKey { key_id, .. } => Some(*key_id),
-                Actor::Member(_) => None,
-            }),
-            action: Set(action.to_owned()),
-            target_type: Set(target_type.to_owned()),
-            target_id: Set(target_id),
-            summary: Set(summary.to_string()),
-            client_ip: Set(self.client_ip.clone()),
-            created_at: Set(Utc::now()),
-        }
-        .insert(self.tx())
-        .await?;
         Ok(())
     }
 }
