@@ -204,7 +204,7 @@ impl ApiKeys {
         }
     }
 
-    /// The principal of a presented key, or why it is refused (always [`REFUSED`]).
+    /// The principal of a presented key, or why it is refused (always [`KEY_REFUSED`]).
     /// A warm key makes no SQL; a cold one one look-up, shared by concurrent requests.
     /// `address` is the client's: one that keeps presenting well-formed keys that match
     /// nothing gets `RATE_LIMITED` for a while instead of more look-ups.

@@ -1,6 +1,6 @@
 //! HTTP: the only module that knows axum. The router and its layers, the operational
-//! endpoints ([`ops`]), the caller read from the headers ([`caller`]), the
-//! GraphQL-over-HTTP framing ([`graphql`]) and the server's own accept loop ([`serve`]).
+//! endpoints (`ops`), the caller read from the headers ([`caller`]), the
+//! GraphQL-over-HTTP framing ([`graphql`]) and the server's own accept loop (`serve`).
 
 pub mod caller;
 mod graphiql;

@@ -60,7 +60,7 @@ impl Summarizer for Extractive {
     }
 }
 
-/// Summarizes up to [`BATCH`] closed conversations without a summary, in one
+/// Summarizes up to `BATCH` closed conversations without a summary, in one
 /// transaction bound to the organization.
 #[tracing::instrument(skip(db, summarizer))]
 pub async fn organization(

@@ -235,7 +235,7 @@ impl RequestContext {
     /// The tenant handle of the request's organization for its members, or why there
     /// is none (`UNAUTHENTICATED`, `FORBIDDEN`, `BAD_USER_INPUT` for a malformed header).
     /// API keys are refused: a field that keys may use asks for
-    /// [`RequestContext::tenant_for`] with the scope it needs, so a new field is closed
+    /// `RequestContext::tenant_with` with the permission it needs, so a new field is closed
     /// to keys until it says otherwise.
     pub fn tenant(&self) -> Result<&TenantDb, AppError> {
         let tenant = self.tenant.as_ref().map_err(AppError::from)?;
@@ -247,7 +247,7 @@ impl RequestContext {
 
     /// The request's tenant handle whoever acts, for the per-request data loaders only:
     /// fields authorize with [`RequestContext::tenant`] or
-    /// [`RequestContext::tenant_for`] before they load.
+    /// `RequestContext::tenant_with` before they load.
     pub fn bound_tenant(&self) -> Option<&TenantDb> {
         self.tenant.as_ref().ok()
     }

@@ -285,7 +285,7 @@ impl PendingEffects {
 }
 
 /// A request temporarily bound to another organization (see
-/// [`GlobalDb::enter_organization`]).
+/// `GlobalDb::enter_organization`).
 pub struct OrganizationScope {
     db: TenantDb,
     previous: Option<String>,

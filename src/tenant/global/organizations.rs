@@ -112,7 +112,7 @@ impl GlobalDb {
     /// through the database function `public_channel_config`, which binds that one
     /// statement to the organization and restores the request's binding when it returns
     /// (and which answers only the public columns). Entering the organization with
-    /// [`enter_organization`](Self::enter_organization) would leave the request bound to
+    /// `enter_organization` would leave the request bound to
     /// it across several statements; that suits mutations, whose fields run one at a
     /// time, but the fields of a query run concurrently on the request's transaction, and
     /// a statement of another field landing in between would read under this binding.
