@@ -16,7 +16,7 @@ use crate::policy::{self, Permission as P};
 use crate::services::Services;
 use crate::tenant::AuditAction;
 use crate::tenant::{RequestContext, TenantDb};
-use entity::{Role, membership};
+use entity::{Role, contact, conversation, membership};
 
 /// Where a page of members continues: join time, then user id.
 pub(crate) struct MemberCursor(DateTime<Utc>, Uuid);
@@ -234,7 +234,7 @@ pub async fn remove(
     policy::require_on_role(&locked_actor(db).await?, P::RemoveMembers, target.role)?;
     ensure_not_last_owner(db, &target, "be removed").await?;
     let withdrawn = withdraw(request, services, db, target.user_id, None, keep_api_keys).await?;
-    db.remove_member(target.user_id, false).await?;
+    remove_membership(db, target.user_id, false).await?;
     db.audit(
         AuditAction::MemberRemoved,
         "member",
@@ -244,13 +244,52 @@ pub async fn remove(
     .await
 }
 
+/// Removes a member: their contacts lose their owner and their conversations their
+/// assignee (the keys require both to be members), then the membership goes. A member
+/// `leaving` may go even while the organization is read-only. A new reference to a
+/// member is cleared here too (`roles::every_reference_to_a_member_is_cleared_by_member_removal`
+/// lists them from the database's catalog).
+async fn remove_membership(db: &TenantDb, user_id: Uuid, leaving: bool) -> AppResult<()> {
+    let nobody = sea_orm::Value::from(Option::<Uuid>::None);
+    let owned = Condition::all().add(contact::Column::OwnerId.eq(user_id));
+    let assigned = Condition::all().add(conversation::Column::AssigneeId.eq(user_id));
+    let membership = Condition::all().add(membership::Column::UserId.eq(user_id));
+    let removed = if leaving {
+        db.update_where_while_read_only::<contact::Entity>(
+            owned,
+            vec![(contact::Column::OwnerId, nobody.clone())],
+        )
+        .await?;
+        db.update_where_while_read_only::<conversation::Entity>(
+            assigned,
+            vec![(conversation::Column::AssigneeId, nobody)],
+        )
+        .await?;
+        db.delete_where_while_read_only::<membership::Entity>(membership)
+            .await?
+    } else {
+        db.update_where::<contact::Entity>(owned, vec![(contact::Column::OwnerId, nobody.clone())])
+            .await?;
+        db.update_where::<conversation::Entity>(
+            assigned,
+            vec![(conversation::Column::AssigneeId, nobody)],
+        )
+        .await?;
+        db.delete_where::<membership::Entity>(membership).await?
+    };
+    if removed == 0 {
+        return Err(AppError::not_found("member"));
+    }
+    Ok(())
+}
+
 pub async fn leave(request: &RequestContext, services: &Services) -> AppResult<()> {
     let db = request.tenant()?;
     db.lock_organization().await?;
     let me = db.get::<membership::Entity>(db.member()?.user_id).await?;
     ensure_not_last_owner(db, &me, "leave").await?;
     let withdrawn = withdraw(request, services, db, me.user_id, None, false).await?;
-    db.remove_member(me.user_id, true).await?;
+    remove_membership(db, me.user_id, true).await?;
     db.audit(
         AuditAction::MemberLeft,
         "member",

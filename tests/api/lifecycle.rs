@@ -1,6 +1,6 @@
 //! Organization lifecycle and the audit log.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::on_both_databases;
 
@@ -11,6 +11,7 @@ on_both_databases! {
         let owner = app.sign_up("owner", "acme").await;
         let admin = app.join(&owner, "admin", "ADMIN").await;
         let contact = app.create_contact(&owner, "Kept", "kept@example.com").await;
+        let admins = app.create_contact(&admin, "The admin's", "admins@example.com").await;
         let status = "mutation($s: OrganizationStatus!) { updateOrganization(input: { status: $s }) { status } }";
         app.as_user(&admin, status, json!({ "s": "SUSPENDED" })).await.expect_code("FORBIDDEN");
         let data = app.as_user(&owner, status, json!({ "s": "SUSPENDED" })).await.ok();
@@ -34,8 +35,17 @@ on_both_databases! {
         let body = app.as_user(&admin, "mutation { createContact(input: { name: \"New\" }) { id } }", json!({})).await.expect_code("FORBIDDEN");
         assert!(body["errors"][0]["message"].as_str().expect("message").contains("canceled"));
 
+        // Removing a member is a write, refused; leaving stays open, and clears what the
+        // member owned although the organization is read-only.
+        let remove = "mutation($u: ID!) { removeMember(userId: $u) }";
+        app.as_user(&owner, remove, json!({ "u": admin.user_id })).await.expect_code("FORBIDDEN");
+        app.as_user(&admin, "mutation { leaveOrganization }", json!({})).await.ok();
+
         app.as_user(&owner, status, json!({ "s": "ACTIVE" })).await.ok();
-        app.as_user(&admin, "mutation { createContact(input: { name: \"New\" }) { id } }", json!({})).await.ok();
+        app.as_user(&owner, "mutation { createContact(input: { name: \"New\" }) { id } }", json!({})).await.ok();
+        let left = app.as_user(&owner, "query($id: ID!) { contact(id: $id) { ownerId } members { totalCount } }", json!({ "id": admins })).await.ok();
+        assert_eq!(left["contact"]["ownerId"], Value::Null);
+        assert_eq!(left["members"]["totalCount"], 1);
     }
 
     async fn deleting_an_organization_needs_the_owner_and_the_slug(app) {

@@ -284,7 +284,7 @@ on_both_databases! {
     }
 }
 
-/// The references to a member that member removal clears (`TenantDb::remove_member`)
+/// The references to a member that member removal clears (`members::service::remove_membership`)
 /// before the membership goes: `table.column` of the user half of each foreign key
 /// into `membership`.
 const MEMBER_REFERENCES_CLEARED: &[&str] = &["contact.owner_id", "conversation.assignee_id"];
@@ -312,7 +312,7 @@ on_both_databases! {
         assert_eq!(
             references, MEMBER_REFERENCES_CLEARED,
             "a foreign key into `membership` that member removal does not clear would make \
-             removing that member fail: clear it in `TenantDb::remove_member`, then list it here"
+             removing that member fail: clear it in `members::service::remove_membership`, then list it here"
         );
     }
 }

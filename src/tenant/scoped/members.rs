@@ -68,37 +68,4 @@ impl TenantDb {
             .one(self.tx())
             .await?)
     }
-
-    /// Removes a member: their contacts lose their owner and their conversations their
-    /// assignee (the keys require both to be members), then the membership goes. `leaving` members may go even while the
-    /// organization is read-only.
-    pub async fn remove_member(&self, user_id: Uuid, leaving: bool) -> Result<(), WriteError> {
-        if !leaving {
-            self.ensure_writable()?;
-        }
-        contact::Entity::update_many()
-            .col_expr(contact::Column::OwnerId, Expr::value(Option::<Uuid>::None))
-            .filter(contact::Column::OrganizationId.eq(self.organization_id))
-            .filter(contact::Column::OwnerId.eq(user_id))
-            .exec(self.tx())
-            .await?;
-        conversation::Entity::update_many()
-            .col_expr(
-                conversation::Column::AssigneeId,
-                Expr::value(Option::<Uuid>::None),
-            )
-            .filter(conversation::Column::OrganizationId.eq(self.organization_id))
-            .filter(conversation::Column::AssigneeId.eq(user_id))
-            .exec(self.tx())
-            .await?;
-        let result = membership::Entity::delete_many()
-            .filter(membership::Column::OrganizationId.eq(self.organization_id))
-            .filter(membership::Column::UserId.eq(user_id))
-            .exec(self.tx())
-            .await?;
-        if result.rows_affected == 0 {
-            return Err(WriteError::NotFound("member"));
-        }
-        Ok(())
-    }
 }

@@ -313,6 +313,58 @@ impl TenantDb {
         Ok(result.rows_affected)
     }
 
+    /// Sets `changes` (column, value) on this organization's rows of `E` that match
+    /// `condition`; answers how many.
+    pub async fn update_where<E: TenantEntity>(
+        &self,
+        condition: sea_orm::Condition,
+        changes: Vec<(E::Column, sea_orm::Value)>,
+    ) -> Result<u64, WriteError> {
+        self.ensure_writable()?;
+        self.update_rows::<E>(condition, changes).await
+    }
+
+    /// [`TenantDb::update_where`] for the changes that stay allowed while the
+    /// organization is read-only: a member leaving.
+    pub async fn update_where_while_read_only<E: TenantEntity>(
+        &self,
+        condition: sea_orm::Condition,
+        changes: Vec<(E::Column, sea_orm::Value)>,
+    ) -> Result<u64, WriteError> {
+        self.update_rows::<E>(condition, changes).await
+    }
+
+    async fn update_rows<E: TenantEntity>(
+        &self,
+        condition: sea_orm::Condition,
+        changes: Vec<(E::Column, sea_orm::Value)>,
+    ) -> Result<u64, WriteError> {
+        let mut update = E::update_many();
+        for (column, value) in changes {
+            update = update.col_expr(column, Expr::value(value));
+        }
+        let result = update
+            .filter(E::organization_column().eq(self.organization_id))
+            .filter(condition)
+            .exec(self.tx())
+            .await?;
+        Ok(result.rows_affected)
+    }
+
+    /// [`TenantDb::delete_where`] for the deletions that stay allowed while the
+    /// organization is read-only: a member leaving.
+    pub async fn delete_where_while_read_only<E: TenantEntity>(
+        &self,
+        condition: sea_orm::Condition,
+    ) -> Result<u64, WriteError> {
+        let result = E::delete_many()
+            .filter(E::organization_column().eq(self.organization_id))
+            .filter(condition)
+            .exec(self.tx())
+            .await?;
+        Ok(result.rows_affected)
+    }
+
     /// The organization itself.
     pub async fn organization(&self) -> AppResult<organization::Model> {
         organization::Entity::find_by_id(self.organization_id)
