@@ -18,6 +18,7 @@ pub mod api_keys;
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod channel_identities;
 pub mod channels;
 pub mod cli;
 pub mod config;

@@ -9,6 +9,7 @@
 pub mod api_key;
 pub mod audit_log;
 pub mod channel_config;
+pub mod channel_identity;
 pub mod contact;
 pub mod contact_tag;
 pub mod conversation;
@@ -27,6 +28,7 @@ pub mod signing_key;
 pub mod user;
 
 pub use channel_config::ChannelKind;
+pub use channel_identity::IdentityKind;
 pub use conversation::ConversationStatus;
 pub use event::EventKind;
 pub use message::MessageAuthor;

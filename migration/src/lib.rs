@@ -19,6 +19,7 @@ mod m20261124_000001_pending_sign_ups;
 mod m20261201_000001_keep_an_owner;
 mod m20261202_000001_least_privilege;
 mod m20261203_000001_public_channel_read;
+mod m20261204_000001_channel_identities;
 pub mod security;
 
 pub struct Migrator;
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000001_keep_an_owner::Migration),
             Box::new(m20261202_000001_least_privilege::Migration),
             Box::new(m20261203_000001_public_channel_read::Migration),
+            Box::new(m20261204_000001_channel_identities::Migration),
         ]
     }
 }

@@ -125,6 +125,17 @@ pub const FIELDS: &[(&str, Access)] = &[
         Access::Needs(P::ManageChannels),
     ),
     ("ChannelConfig.*", Access::Parent),
+    // Provider identities.
+    ("Query.channelIdentities", Access::Needs(P::ReadChannels)),
+    (
+        "Mutation.claimChannelIdentity",
+        Access::Needs(P::ManageChannels),
+    ),
+    (
+        "Mutation.releaseChannelIdentity",
+        Access::Needs(P::ManageChannels),
+    ),
+    ("ChannelIdentity.*", Access::Parent),
     ("EffectiveInstructions.*", Access::Parent),
     // The audit log.
     ("Query.auditLog", Access::Needs(P::ReadAuditLog)),

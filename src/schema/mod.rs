@@ -10,6 +10,7 @@ use async_graphql::{EmptySubscription, MergedObject, Schema};
 use crate::analytics::AnalyticsQuery;
 use crate::api_keys::{ApiKeyMutation, ApiKeyQuery};
 use crate::audit::AuditQuery;
+use crate::channel_identities::{ChannelIdentityMutation, ChannelIdentityQuery};
 use crate::channels::{ChannelMutation, ChannelQuery};
 use crate::config::QueryLimits;
 use crate::contacts::{ContactMutation, ContactQuery};
@@ -36,6 +37,7 @@ pub struct QueryRoot(
     InvitationQuery,
     ApiKeyQuery,
     ChannelQuery,
+    ChannelIdentityQuery,
     ContactQuery,
     ConversationQuery,
     EventQuery,
@@ -54,6 +56,7 @@ pub struct MutationRoot(
     InvitationMutation,
     ApiKeyMutation,
     ChannelMutation,
+    ChannelIdentityMutation,
     ContactMutation,
     ConversationMutation,
     EventMutation,

@@ -92,6 +92,7 @@ const CAPABILITIES: &[&str] = &[
     "invitations",
     "api_keys",
     "channels",
+    "channel_identities",
     "contacts",
     "conversations",
     "events",

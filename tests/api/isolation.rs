@@ -103,6 +103,7 @@ enum Row {
     Session,
     ApiKey,
     Conversation,
+    ChannelIdentity,
 }
 
 /// One of B's rows, made through the API as B: the operation (its variables name rows
@@ -152,6 +153,12 @@ const FIXTURES: &[Fixture] = &[
         operation: "mutation($contact: ID!) { trackEvent(input: { type: CUSTOM, name: \"bobco.secret_launch\", contactId: $contact, properties: { plan: \"Bobco Secret Plan\" } }) { id } }",
         id_at: &[],
         secrets: &["bobco.secret_launch", "Bobco Secret Plan"],
+    },
+    Fixture {
+        row: Some(Row::ChannelIdentity),
+        operation: "mutation { claimChannelIdentity(input: { kind: INBOUND_EMAIL, value: \"secret.inbox@bobco.example.com\" }) { id } }",
+        id_at: &["claimChannelIdentity", "id"],
+        secrets: &["secret.inbox@bobco.example.com"],
     },
     Fixture {
         row: Some(Row::Session),
@@ -276,6 +283,11 @@ const CASES: &[Case] = &[
         place: "Mutation.revokeApiKey(id)",
         foreign: Row::ApiKey,
         operation: "mutation($id: ID!) { revokeApiKey(id: $id) { name prefix } }",
+    },
+    Case {
+        place: "Mutation.releaseChannelIdentity(id)",
+        foreign: Row::ChannelIdentity,
+        operation: "mutation($id: ID!) { releaseChannelIdentity(id: $id) }",
     },
     Case {
         place: "Mutation.trackEvent(input.contactId)",
@@ -442,6 +454,8 @@ on_both_databases! {
         assert_eq!(only["status"], "OPEN");
         assert_eq!(only["messages"]["totalCount"], 1);
         assert_eq!(only["messages"]["edges"][0]["node"]["body"], "Bobco secret message");
+        let b_inbox = app.as_user(&world.b, "{ channelIdentities { totalCount edges { node { value } } } }", json!({})).await.ok();
+        assert_eq!(b_inbox["channelIdentities"]["edges"][0]["node"]["value"], "secret.inbox@bobco.example.com");
         let b_events = app.as_user(&world.b, "{ events { totalCount edges { node { contactId properties } } } }", json!({})).await.ok();
         assert_eq!(b_events["events"]["totalCount"], 1);
         assert_eq!(b_events["events"]["edges"][0]["node"]["contactId"], world.b_row(Row::Contact));

@@ -9,6 +9,7 @@ mod api_keys;
 mod architecture;
 mod auth;
 mod authorization;
+mod channel_identities;
 mod channels;
 mod cli;
 mod contacts;

@@ -909,6 +909,10 @@ enum Setup {
     Viewer,
     /// `$id`: an API key.
     FreshApiKey,
+    /// `$value`: a phone number nobody has claimed.
+    FreshPhoneNumber,
+    /// `$id`: a provider identity the OWNER just claimed.
+    FreshChannelIdentity,
     /// The EMAIL channel is configured.
     EmailChannel,
     /// `$token`: the refresh token of a fresh session of the caller (others: of the
@@ -1167,6 +1171,22 @@ const SAMPLES: &[Sample] = &[
         "mutation($id: ID!) { revokeApiKey(id: $id) { id status } }",
         Setup::FreshApiKey,
     ),
+    // Provider identities.
+    sample(
+        "Query.channelIdentities",
+        "{ channelIdentities { totalCount edges { node { id kind value channels } } } }",
+        Setup::Nothing,
+    ),
+    sample(
+        "Mutation.claimChannelIdentity",
+        "mutation($value: String!) { claimChannelIdentity(input: { kind: PHONE_NUMBER, value: $value }) { id value } }",
+        Setup::FreshPhoneNumber,
+    ),
+    sample(
+        "Mutation.releaseChannelIdentity",
+        "mutation($id: ID!) { releaseChannelIdentity(id: $id) }",
+        Setup::FreshChannelIdentity,
+    ),
     // Channels.
     sample(
         "Mutation.upsertChannelConfig",
@@ -1310,6 +1330,19 @@ async fn prepare(app: &TestApp, fx: &Fixture, setup: Setup, principal: &Principa
                 )
                 .await;
             set("id", json!(id));
+        }
+        Setup::FreshPhoneNumber => {
+            set("value", json!(fresh_phone_number()));
+        }
+        Setup::FreshChannelIdentity => {
+            let data = fx
+                .as_owner(
+                    app,
+                    "mutation($v: String!) { claimChannelIdentity(input: { kind: PHONE_NUMBER, value: $v }) { id } }",
+                    json!({ "v": fresh_phone_number() }),
+                )
+                .await;
+            set("id", data["claimChannelIdentity"]["id"].clone());
         }
         Setup::EmailChannel => {
             fx.as_owner(
@@ -2426,4 +2459,9 @@ fn ceiling(actor: &Actor, permission: Permission, roles: &[Role]) -> Expect {
     } else {
         Expect::Refused("FORBIDDEN")
     }
+}
+
+/// A phone number no other call of the walk has used.
+fn fresh_phone_number() -> String {
+    format!("+1555{:08}", Uuid::now_v7().as_u128() % 100_000_000)
 }

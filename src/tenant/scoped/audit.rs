@@ -45,6 +45,8 @@ audit_actions! {
     ChannelDeleted => "channel.deleted",
     ChannelCredentialsSet => "channel.credentials_set",
     ChannelCredentialsCleared => "channel.credentials_cleared",
+    ChannelIdentityClaimed => "channel_identity.claimed",
+    ChannelIdentityReleased => "channel_identity.released",
     SessionLoggedOut => "session.logged_out",
     SessionRevoked => "session.revoked",
     SessionRevokedOthers => "session.revoked_others",
