@@ -21,6 +21,7 @@ mod m20261202_000001_least_privilege;
 mod m20261203_000001_public_channel_read;
 mod m20261204_000001_channel_identities;
 pub mod security;
+pub mod tenancy;
 
 pub struct Migrator;
 

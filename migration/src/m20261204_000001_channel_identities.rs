@@ -5,13 +5,13 @@
 
 use sea_orm_migration::{prelude::*, schema::*};
 
-use crate::m20261123_000001_platform_tables::Organization;
 use crate::security;
+use crate::tenancy::{belongs_to_organization, tenant_key};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-#[derive(DeriveIden)]
+#[derive(DeriveIden, Clone, Copy)]
 enum ChannelIdentity {
     Table,
     OrganizationId,
@@ -33,18 +33,15 @@ impl MigrationTrait for Migration {
                     .col(string_len(ChannelIdentity::Kind, 32))
                     .col(string_len(ChannelIdentity::Value, 320))
                     .col(timestamp_with_time_zone(ChannelIdentity::CreatedAt))
-                    .primary_key(
-                        Index::create()
-                            .col(ChannelIdentity::OrganizationId)
-                            .col(ChannelIdentity::Id),
-                    )
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_channel_identity_organization")
-                            .from(ChannelIdentity::Table, ChannelIdentity::OrganizationId)
-                            .to(Organization::Table, Organization::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
+                    .primary_key(&mut tenant_key(
+                        ChannelIdentity::OrganizationId,
+                        ChannelIdentity::Id,
+                    ))
+                    .foreign_key(&mut belongs_to_organization(
+                        "fk_channel_identity_organization",
+                        ChannelIdentity::Table,
+                        ChannelIdentity::OrganizationId,
+                    ))
                     .to_owned(),
             )
             .await?;
