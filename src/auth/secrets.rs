@@ -1,5 +1,5 @@
-//! The master key: encrypts what must be readable later (signing keys, later channel
-//! credentials). Hashes need no key.
+//! The master key: encrypts what must be readable again (signing keys, queued mail,
+//! channel credentials). Hashes need no key.
 
 use std::io::Write;
 use std::path::Path;

@@ -1,5 +1,6 @@
-//! Access tokens (short-lived EdDSA JWTs) and opaque tokens (refresh tokens, later
-//! invitation and reset tokens: random, shown once, stored as SHA-256).
+//! Access tokens: short-lived EdDSA JWTs, signed with the keys of `keys`. A verified
+//! token is remembered for a few minutes by its hash (its expiry is still checked on
+//! every use). Opaque tokens, for sessions and links, are `identity::new_opaque_token`.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -32,7 +32,7 @@ pub enum OrganizationChoice {
     Malformed,
 }
 
-/// Where the request came from, for sessions and (later) the audit log.
+/// Where the request came from, for sessions and the audit log.
 #[derive(Clone, Debug, Default)]
 pub struct ClientInfo {
     pub ip: Option<String>,

@@ -1,4 +1,4 @@
-//! The second wall, checked on the source: only `src/tenant/` (and later `src/system/`)
+//! The second wall, checked on the source: only `src/tenant/` and `src/system/`
 //! may hold the SeaORM traits and handles that query entities directly. Everywhere
 //! else, tenant rows are reachable only through a `TenantDb`.
 
