@@ -323,6 +323,7 @@ on_both_databases! {
             "contacts", "contact", "createContact", "updateContact", "deleteContact", "identifyContact", "trackEvent", "analytics",
             "conversations", "conversation", "startConversation", "postMessage", "closeConversation",
             "organizationBySlug", "channelConfigs", "channelConfig", "agentInstructions", "publicChannelConfig",
+            "channelIdentities",
         ];
         let refused: Vec<(&str, String)> = vec![
             ("me", "{ me { user { id } } }".into()),
@@ -362,6 +363,8 @@ on_both_databases! {
             ("setChannelCredentials", "mutation { setChannelCredentials(kind: WEB_CHAT, credentials: { token: \"t\" }) { kind } }".into()),
             ("deleteChannelConfig", "mutation { deleteChannelConfig(kind: WEB_CHAT) }".into()),
             ("updateAgentInstructions", "mutation { updateAgentInstructions(instructions: \"x\") { source } }".into()),
+            ("claimChannelIdentity", "mutation { claimChannelIdentity(input: { kind: PHONE_NUMBER, value: \"+15550100199\" }) { id } }".into()),
+            ("releaseChannelIdentity", format!("mutation {{ releaseChannelIdentity(id: \"{key_id}\") }}")),
         ];
 
         let schema = app

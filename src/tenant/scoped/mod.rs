@@ -305,12 +305,7 @@ impl TenantDb {
         condition: sea_orm::Condition,
     ) -> Result<u64, WriteError> {
         self.ensure_writable()?;
-        let result = E::delete_many()
-            .filter(E::organization_column().eq(self.organization_id))
-            .filter(condition)
-            .exec(self.tx())
-            .await?;
-        Ok(result.rows_affected)
+        self.delete_rows::<E>(condition).await
     }
 
     /// Sets `changes` (column, value) on this organization's rows of `E` that match
@@ -354,6 +349,13 @@ impl TenantDb {
     /// [`TenantDb::delete_where`] for the deletions that stay allowed while the
     /// organization is read-only: a member leaving.
     pub async fn delete_where_while_read_only<E: TenantEntity>(
+        &self,
+        condition: sea_orm::Condition,
+    ) -> Result<u64, WriteError> {
+        self.delete_rows::<E>(condition).await
+    }
+
+    async fn delete_rows<E: TenantEntity>(
         &self,
         condition: sea_orm::Condition,
     ) -> Result<u64, WriteError> {
