@@ -40,7 +40,8 @@ pub enum ApiKeyScope {
     EventsWrite,
     /// `analytics:read`: read analytics.
     AnalyticsRead,
-    /// `channels:read`: read channel configurations (never their credentials).
+    /// `channels:read`: read channel configurations (never their credentials) and provider
+    /// identities.
     ChannelsRead,
 }
 

@@ -81,9 +81,9 @@ pub enum Permission {
     RevokeInvitations,
     /// List, create, rotate and revoke API keys.
     ManageApiKeys,
-    /// Read channel configurations and the agent's instructions.
+    /// Read channel configurations, the agent's instructions and provider identities.
     ReadChannels,
-    /// Configure channels, their credentials and the agent's instructions.
+    /// Configure channels, credentials, the agent's instructions, provider identities.
     ManageChannels,
     /// Read the audit log.
     ReadAuditLog,
