@@ -6,6 +6,33 @@
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// Password reset requests still being issued after their answer (the look-up, the token
+/// and the email run on their own, so that the answer takes the same time whoever asks).
+static PASSWORD_RESETS_IN_FLIGHT: AtomicU64 = AtomicU64::new(0);
+
+/// Counts one password reset being issued until it is dropped (at the end of its task,
+/// however that ends).
+pub struct ResetInFlight(());
+
+impl ResetInFlight {
+    pub fn start() -> Self {
+        PASSWORD_RESETS_IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
+        ResetInFlight(())
+    }
+}
+
+impl Drop for ResetInFlight {
+    fn drop(&mut self) {
+        PASSWORD_RESETS_IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// How many password resets this process is still issuing after answering them (for
+/// `/metrics`, and for tests that wait for the database to stand still).
+pub fn password_resets_in_flight() -> u64 {
+    PASSWORD_RESETS_IN_FLIGHT.load(Ordering::SeqCst)
+}
+
 /// The counters the request path moves.
 #[derive(Debug, Default)]
 pub struct Metrics {

@@ -31,7 +31,7 @@ pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         db_connections,
         db_idle_connections,
         password_work_in_transaction: state.services.passwords.late_work().count(),
-        password_resets_in_flight: crate::sessions::resets_in_flight() as u64,
+        password_resets_in_flight: crate::metrics::password_resets_in_flight(),
     });
     let mut response = page.into_response();
     response.headers_mut().insert(

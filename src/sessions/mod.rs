@@ -4,7 +4,7 @@
 pub(crate) mod service;
 pub(crate) mod sign_up;
 
-pub use service::{resets_in_flight, start_session};
+pub use service::start_session;
 
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};

@@ -299,6 +299,9 @@ fn the_toolkit_and_the_layers_below_name_no_capability() {
         "too few capabilities found: {capabilities:?}"
     );
     for module in [
+        "http",
+        "pipeline",
+        "state",
         "graphql",
         "tenant",
         "identity",

@@ -262,7 +262,7 @@ impl Snapshots {
     /// writes go unseen.
     async fn settled(&self) -> Snapshot {
         for _ in 0..400 {
-            if tenantgate::sessions::resets_in_flight() == 0 {
+            if tenantgate::metrics::password_resets_in_flight() == 0 {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;

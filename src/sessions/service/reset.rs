@@ -2,31 +2,7 @@
 
 use super::*;
 
-/// Password reset requests still being issued after their answer.
-static RESETS_IN_FLIGHT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-/// Counts one reset being issued until it is dropped (at the end of its task, however
-/// that ends).
-struct ResetInFlight;
-
-impl ResetInFlight {
-    fn start() -> Self {
-        RESETS_IN_FLIGHT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        ResetInFlight
-    }
-}
-
-impl Drop for ResetInFlight {
-    fn drop(&mut self) {
-        RESETS_IN_FLIGHT.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
-/// How many password reset requests this process is still issuing after answering them
-/// (for `/metrics`, and for tests that wait for the database to stand still).
-pub fn resets_in_flight() -> usize {
-    RESETS_IN_FLIGHT.load(std::sync::atomic::Ordering::SeqCst)
-}
+use crate::metrics::ResetInFlight;
 
 pub(super) const RESET_LIFETIME: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
