@@ -9,13 +9,13 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{ApiKey, ApiKeyPayload, ApiKeyStatus, CreateApiKeyInput};
+use crate::audit::AuditAction;
 use crate::auth::api_keys::{self, KeyHash};
 use crate::error::{AppError, AppResult};
 use crate::graphql::pagination::{IdCursor, Page, newest_first, page_request};
 use crate::identity::{Scope, Scopes};
 use crate::input::{Name, parse_id};
 use crate::services::Services;
-use crate::tenant::AuditAction;
 use crate::tenant::{RequestContext, TenantDb};
 use entity::api_key;
 

@@ -2,6 +2,10 @@
 //! written by the changes themselves, in their transaction (see `TenantDb::audit`);
 //! reading them needs ADMIN or higher.
 
+mod actions;
+
+pub use actions::AuditAction;
+
 use async_graphql::{Context, ID, InputObject, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, QueryFilter};

@@ -9,10 +9,11 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{ChannelIdentity, ClaimChannelIdentityInput};
+use crate::audit::AuditAction;
 use crate::error::{AppError, AppResult};
 use crate::graphql::pagination::{IdCursor, Page, newest_first, page_request};
 use crate::input::{Email, Phone, parse_id};
-use crate::tenant::{AuditAction, TenantDb};
+use crate::tenant::TenantDb;
 use entity::{ChannelKind, IdentityKind, channel_identity};
 
 /// The most identities one organization holds: enough for any real set-up, few enough

@@ -9,12 +9,12 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{Member, MemberFilter};
+use crate::audit::AuditAction;
 use crate::error::{AppError, AppResult};
 use crate::graphql::pagination::{CursorKey, Page, Total, page, page_request};
 use crate::input::parse_id;
 use crate::policy::{self, Permission as P};
 use crate::services::Services;
-use crate::tenant::AuditAction;
 use crate::tenant::{RequestContext, TenantDb};
 use entity::{Role, contact, conversation, membership};
 

@@ -5,10 +5,10 @@ use serde_json::json;
 
 use super::UpdateOrganizationInput;
 use super::changes::{self, BillingChanges, OrganizationChanges};
+use crate::audit::AuditAction;
 use crate::error::{AppError, AppResult};
 use crate::input::{Name, Slug};
 use crate::policy::{self, grants};
-use crate::tenant::AuditAction;
 use crate::tenant::{RequestContext, TenantDb};
 use entity::{invitation, membership, organization};
 use sea_orm::{ColumnTrait, QueryFilter};
@@ -38,6 +38,7 @@ pub async fn create(
             owner,
             seat_limit,
             request.client().ip.clone(),
+            AuditAction::OrganizationCreated,
         )
         .await
         .map_err(|e| e.conflict_on(slug_field, "this slug is taken"))

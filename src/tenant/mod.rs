@@ -36,7 +36,7 @@ pub use global::{
 };
 pub use outbox::OutboxMail;
 pub(crate) use scoped::tenant_entity;
-pub use scoped::{AuditAction, TenantDb, TenantEntity, WriteError};
+pub use scoped::{AuditName, TenantDb, TenantEntity, WriteError};
 pub use sign_ups::{NewSignUp, PendingSignUp};
 
 /// A session as stored.

@@ -15,11 +15,11 @@ use super::{
     ChannelConfig, EffectiveInstructions, InstructionSource, PublicChannelConfig,
     UpsertChannelConfigInput,
 };
+use crate::audit::AuditAction;
 use crate::error::{AppError, AppResult};
 use crate::graphql::pagination::{CursorKey, Page, Total, page, page_request};
 use crate::input::{JsonObject, Name};
 use crate::organizations::changes::{self, OrganizationChanges};
-use crate::tenant::AuditAction;
 use crate::tenant::{GlobalDb, TenantDb};
 use entity::{ChannelKind, channel_config};
 

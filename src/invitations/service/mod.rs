@@ -17,6 +17,7 @@ use uuid::Uuid;
 use super::{
     AcceptInvitationInput, Invitation, InvitationPayload, InvitationStatus, InviteMemberInput,
 };
+use crate::audit::AuditAction;
 use crate::error::{AppError, AppResult};
 use crate::graphql::pagination::{IdCursor, Page, newest_first, page_request};
 use crate::identity::hash_opaque_token;
@@ -27,7 +28,6 @@ use crate::passwords::prework::Prework;
 use crate::policy::{self, Permission as P};
 use crate::services::Services;
 use crate::sessions::{AuthPayload, start_session};
-use crate::tenant::AuditAction;
 use crate::tenant::{RequestContext, TenantDb};
 use entity::{Role, invitation, membership};
 

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use async_graphql::ID;
 
 use super::{AuthPayload, ChangePasswordInput, LogInInput, Me, Membership, Session, User};
+use crate::audit::AuditAction;
 use crate::error::{AppError, AppResult};
 use crate::graphql::pagination::{CursorKey, Page, Total, page, page_request};
 use crate::input::parse_id;
@@ -17,7 +18,6 @@ use crate::mail::Mail;
 use crate::organizations::Organization;
 use crate::passwords::prework::Prework;
 use crate::services::Services;
-use crate::tenant::AuditAction;
 use crate::tenant::{IssuedSession, RefreshOutcome, RequestContext};
 
 const INVALID_CREDENTIALS: &str = "invalid email or password";

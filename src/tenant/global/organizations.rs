@@ -9,7 +9,6 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::*;
-use crate::tenant::AuditAction;
 
 /// A membership of the signed-in user, with its organization.
 pub struct MembershipWithOrganization {
@@ -38,6 +37,7 @@ impl GlobalDb {
         owner: Uuid,
         seat_limit: i32,
         client_ip: Option<String>,
+        founded: impl crate::tenant::AuditName,
     ) -> Result<organization::Model, WriteError> {
         let now = Utc::now();
         let organization = organization::ActiveModel {
@@ -70,7 +70,7 @@ impl GlobalDb {
         scope
             .db()
             .audit(
-                AuditAction::OrganizationCreated,
+                founded,
                 "organization",
                 Some(organization.id.to_string()),
                 serde_json::json!({ "after": { "name": organization.name, "slug": organization.slug } }),

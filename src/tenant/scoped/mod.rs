@@ -14,7 +14,7 @@ mod audit;
 mod errors;
 mod members;
 
-pub use audit::AuditAction;
+pub use audit::AuditName;
 pub use errors::WriteError;
 
 use crate::error::{AppError, AppResult};
