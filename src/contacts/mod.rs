@@ -125,7 +125,7 @@ impl Contact {
         status: Option<ConversationStatus>,
     ) -> GqlResult<Page<Conversation>> {
         let request = nested_request(first, after, None, None)?;
-        let status = status.map(ConversationStatus::as_str);
+        let status = status.map(entity::ConversationStatus::from);
         let loaded = ctx
             .loaders()?
             .load_one(ConversationsOf {

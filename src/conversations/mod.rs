@@ -31,16 +31,6 @@ pub enum ConversationStatus {
     Closed,
 }
 
-impl ConversationStatus {
-    /// As stored.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ConversationStatus::Open => "open",
-            ConversationStatus::Closed => "closed",
-        }
-    }
-}
-
 /// Who wrote a message.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
 #[graphql(remote = "entity::MessageAuthor")]

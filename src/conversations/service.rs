@@ -27,7 +27,8 @@ pub async fn list(
     let request = page_request::<IdCursor>(first, after)?;
     let mut select = db.find::<conversation::Entity>();
     if let Some(status) = filter.status {
-        select = select.filter(conversation::Column::Status.eq(status.as_str()));
+        select = select
+            .filter(conversation::Column::Status.eq(entity::ConversationStatus::from(status)));
     }
     if let Some(channel) = filter.channel {
         select =

@@ -153,14 +153,14 @@ pub struct ConversationsOf {
     pub contact: Uuid,
     pub page: PerParent,
     /// `open` or `closed`, or every status.
-    pub status: Option<&'static str>,
+    pub status: Option<entity::ConversationStatus>,
 }
 
 /// How many conversations a contact has (with this status, or in all).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ConversationCount {
     pub contact: Uuid,
-    pub status: Option<&'static str>,
+    pub status: Option<entity::ConversationStatus>,
 }
 
 /// How many messages a conversation has.
@@ -254,7 +254,7 @@ fn groups<K, G: Clone + Eq + std::hash::Hash>(
     groups
 }
 
-fn status_filter(status: Option<&'static str>) -> Condition {
+fn status_filter(status: Option<entity::ConversationStatus>) -> Condition {
     match status {
         Some(status) => Condition::all().add(conversation::Column::Status.eq(status)),
         None => Condition::all(),

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
-use super::reply;
+use super::{reply, with_retry_after};
 use crate::auth::{self, Presented};
 use crate::error::AppError;
 use crate::identity::Principal;
@@ -104,22 +104,13 @@ fn refused(state: &AppState, error: AppError, request_id: &str) -> Response {
         state.metrics.key_verified(false);
         state.metrics.rate_limited();
     }
-    let status = match error {
-        // A credential that could not be checked is never the client's input error.
-        AppError::Unavailable { .. } | AppError::RateLimited { .. } => {
-            StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-        }
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    };
+    // Checking a credential fails only for want of the database (503), a flood of
+    // refused keys (429) or an internal error (500): the error table's statuses.
+    let status =
+        StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let outcome = Outcome::failure(error, request_id);
     let retry_after = outcome.signals().retry_after;
-    let mut response = reply(status, super::JSON, outcome.into_body()).into_response();
-    if let Some(seconds) = retry_after {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-    }
-    response
+    with_retry_after(reply(status, super::JSON, outcome.into_body()), retry_after)
 }
 
 /// The caller's address. Behind `hops` trusted proxies (each appending the address it

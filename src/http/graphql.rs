@@ -18,7 +18,7 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::caller::Extracted;
-use super::{GRAPHQL_RESPONSE, JSON, reply, request_failure};
+use super::{GRAPHQL_RESPONSE, JSON, reply, request_failure, with_retry_after};
 use crate::error::AppError;
 use crate::pipeline::{self, Method, Outcome, RawOperation};
 use crate::state::AppState;
@@ -259,11 +259,5 @@ fn respond(outcomes: Vec<Outcome>, batched: bool, response_type: ResponseType) -
         };
         (status, signals.retry_after, outcome.into_body())
     };
-    let mut response = reply(status, content_type, body);
-    if let Some(seconds) = retry_after {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-    }
-    response
+    with_retry_after(reply(status, content_type, body), retry_after)
 }

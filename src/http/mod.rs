@@ -82,6 +82,16 @@ fn reply(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Respo
     response
 }
 
+/// `response` with a `Retry-After` of `seconds`, when there is one.
+fn with_retry_after(mut response: Response, seconds: Option<u64>) -> Response {
+    if let Some(seconds) = seconds {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
 /// A request refused before any operation ran, with `status`.
 fn request_failure(status: StatusCode, error: &AppError) -> Response {
     reply(status, JSON, error_body(error).to_string().into_bytes())

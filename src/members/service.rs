@@ -254,29 +254,22 @@ async fn remove_membership(db: &TenantDb, user_id: Uuid, leaving: bool) -> AppRe
     let owned = Condition::all().add(contact::Column::OwnerId.eq(user_id));
     let assigned = Condition::all().add(conversation::Column::AssigneeId.eq(user_id));
     let membership = Condition::all().add(membership::Column::UserId.eq(user_id));
-    let removed = if leaving {
-        db.update_where_while_read_only::<contact::Entity>(
-            owned,
-            vec![(contact::Column::OwnerId, nobody.clone())],
-        )
+    if !leaving {
+        db.ensure_writable()?;
+    }
+    db.update_where_while_read_only::<contact::Entity>(
+        owned,
+        vec![(contact::Column::OwnerId, nobody.clone())],
+    )
+    .await?;
+    db.update_where_while_read_only::<conversation::Entity>(
+        assigned,
+        vec![(conversation::Column::AssigneeId, nobody)],
+    )
+    .await?;
+    let removed = db
+        .delete_where_while_read_only::<membership::Entity>(membership)
         .await?;
-        db.update_where_while_read_only::<conversation::Entity>(
-            assigned,
-            vec![(conversation::Column::AssigneeId, nobody)],
-        )
-        .await?;
-        db.delete_where_while_read_only::<membership::Entity>(membership)
-            .await?
-    } else {
-        db.update_where::<contact::Entity>(owned, vec![(contact::Column::OwnerId, nobody.clone())])
-            .await?;
-        db.update_where::<conversation::Entity>(
-            assigned,
-            vec![(conversation::Column::AssigneeId, nobody)],
-        )
-        .await?;
-        db.delete_where::<membership::Entity>(membership).await?
-    };
     if removed == 0 {
         return Err(AppError::not_found("member"));
     }

@@ -3,13 +3,11 @@
 //! security. Every such statement of a request's set-up lives here.
 
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement};
-
-use crate::error::AppResult;
 use uuid::Uuid;
 
 use super::GlobalDb;
 use super::context::{NoTenant, OrganizationChoice};
-use crate::error::AppError;
+use crate::error::{AppError, AppResult};
 use crate::identity::{KeyPrincipal, UserPrincipal};
 use entity::{OrganizationStatus, Role};
 
@@ -98,10 +96,10 @@ pub(super) async fn bind_key(
 }
 
 /// A person's membership in the organization they chose, or why there is none.
-pub(super) type Membership = Result<(Uuid, Role, OrganizationStatus), NoTenant>;
+type Membership = Result<(Uuid, Role, OrganizationStatus), NoTenant>;
 
 /// The organization a person's request asks for, or why it names none.
-pub(super) fn chosen_organization(
+fn chosen_organization(
     user: &UserPrincipal,
     choice: &OrganizationChoice,
 ) -> Result<Uuid, NoTenant> {
@@ -186,12 +184,12 @@ pub(super) async fn bind_person(
     Ok((live, membership))
 }
 
-pub(super) fn parse_status(stored: &str) -> Result<OrganizationStatus, AppError> {
+fn parse_status(stored: &str) -> Result<OrganizationStatus, AppError> {
     use sea_orm::ActiveEnum;
     OrganizationStatus::try_from_value(&stored.to_owned()).map_err(AppError::from)
 }
 
-pub(super) fn parse_role(stored: &str) -> Result<Role, AppError> {
+fn parse_role(stored: &str) -> Result<Role, AppError> {
     use sea_orm::ActiveEnum;
     Role::try_from_value(&stored.to_owned()).map_err(AppError::from)
 }

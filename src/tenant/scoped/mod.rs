@@ -305,31 +305,13 @@ impl TenantDb {
         condition: sea_orm::Condition,
     ) -> Result<u64, WriteError> {
         self.ensure_writable()?;
-        self.delete_rows::<E>(condition).await
+        self.delete_where_while_read_only::<E>(condition).await
     }
 
     /// Sets `changes` (column, value) on this organization's rows of `E` that match
-    /// `condition`; answers how many.
-    pub async fn update_where<E: TenantEntity>(
-        &self,
-        condition: sea_orm::Condition,
-        changes: Vec<(E::Column, sea_orm::Value)>,
-    ) -> Result<u64, WriteError> {
-        self.ensure_writable()?;
-        self.update_rows::<E>(condition, changes).await
-    }
-
-    /// [`TenantDb::update_where`] for the changes that stay allowed while the
-    /// organization is read-only: a member leaving.
+    /// `condition`, whether or not the organization is read-only (a member leaving may;
+    /// check [`TenantDb::ensure_writable`] first for anything else); answers how many.
     pub async fn update_where_while_read_only<E: TenantEntity>(
-        &self,
-        condition: sea_orm::Condition,
-        changes: Vec<(E::Column, sea_orm::Value)>,
-    ) -> Result<u64, WriteError> {
-        self.update_rows::<E>(condition, changes).await
-    }
-
-    async fn update_rows<E: TenantEntity>(
         &self,
         condition: sea_orm::Condition,
         changes: Vec<(E::Column, sea_orm::Value)>,
@@ -349,13 +331,6 @@ impl TenantDb {
     /// [`TenantDb::delete_where`] for the deletions that stay allowed while the
     /// organization is read-only: a member leaving.
     pub async fn delete_where_while_read_only<E: TenantEntity>(
-        &self,
-        condition: sea_orm::Condition,
-    ) -> Result<u64, WriteError> {
-        self.delete_rows::<E>(condition).await
-    }
-
-    async fn delete_rows<E: TenantEntity>(
         &self,
         condition: sea_orm::Condition,
     ) -> Result<u64, WriteError> {
