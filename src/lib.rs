@@ -13,6 +13,10 @@
 //! the request's transaction, row-level security) → [`identity`] (principals and
 //! scopes). [`app`] wires it all together; [`cli`] starts it.
 
+// The page resolver joins each node's own field futures without boxing them, so the
+// compiler proves `Send` through a deeper nest of types (contact → its conversations →
+// their messages) than its default limit.
+#![recursion_limit = "256"]
 pub mod analytics;
 pub mod api_keys;
 pub mod app;

@@ -3,6 +3,7 @@
 //! capability; the schema is assembled in `schema`.
 
 pub mod batching;
+pub mod connection;
 pub mod guards;
 pub mod introspection;
 pub mod limits;

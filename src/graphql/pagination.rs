@@ -1,6 +1,6 @@
 //! Relay connections: `first`/`after` arguments, opaque cursors, `totalCount`.
 
-use async_graphql::connection::{Connection, CursorType, Edge};
+use async_graphql::connection::CursorType;
 use async_graphql::{Context, Object, OutputType};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -73,8 +73,7 @@ where
     }
 }
 
-/// A page of `Node`s as a Relay connection, its cursors keyed by `K`.
-pub type Page<Node, K = IdCursor> = Connection<Cursor<K>, Node, ConnectionTotals>;
+pub use super::connection::Page;
 
 /// An edge's cursor: its sort key, written out (versioned, then base64) only when a
 /// client selects it, not for every edge of every page.
@@ -183,16 +182,15 @@ where
 {
     let has_next_page = rows.len() as u64 > request.limit;
     rows.truncate(request.limit as usize);
-    let mut connection = Connection::with_additional_fields(
-        request.after.is_some(),
+    Page {
+        edges: rows
+            .into_iter()
+            .map(|row| (Cursor(key(&row)), node(row)))
+            .collect(),
+        has_previous_page: request.after.is_some(),
         has_next_page,
-        ConnectionTotals { total },
-    );
-    connection.edges.extend(
-        rows.into_iter()
-            .map(|row| Edge::new(Cursor(key(&row)), node(row))),
-    );
-    connection
+        totals: ConnectionTotals { total },
+    }
 }
 
 /// A page of `E`'s rows, newest first (ids are UUID v7, so id order is creation order),
@@ -302,14 +300,13 @@ where
     } else {
         (continued, more)
     };
-    let mut connection = Connection::with_additional_fields(
+    Page {
+        edges: rows
+            .into_iter()
+            .map(|row| (Cursor(IdCursor(id_of(&row))), node(row)))
+            .collect(),
         has_previous_page,
         has_next_page,
-        ConnectionTotals { total },
-    );
-    connection.edges.extend(
-        rows.into_iter()
-            .map(|row| Edge::new(Cursor(IdCursor(id_of(&row))), node(row))),
-    );
-    connection
+        totals: ConnectionTotals { total },
+    }
 }

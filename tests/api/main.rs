@@ -12,6 +12,7 @@ mod authorization;
 mod channel_identities;
 mod channels;
 mod cli;
+mod connections;
 mod contacts;
 mod conversations;
 mod events;
