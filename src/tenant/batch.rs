@@ -6,8 +6,12 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 
-use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Func, Order, Query, WindowStatement};
-use sea_orm::{ColumnTrait, Condition, DatabaseTransaction, IdenStatic, QueryFilter, QuerySelect};
+use sea_orm::sea_query::{
+    Alias, Asterisk, Expr, ExprTrait, Func, JoinType, Order, Query, ValueTuple, WindowStatement,
+};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseTransaction, DbBackend, IdenStatic, QueryFilter, QuerySelect,
+};
 use uuid::Uuid;
 
 use super::TenantEntity;
@@ -77,8 +81,13 @@ impl TenantDb {
     }
 
     /// The rows of `E` whose `parent` column is one of `parents` and that match `filter`,
-    /// at most `per.limit` for each parent, in one statement (a window function numbers
-    /// each parent's rows).
+    /// at most `per.limit` for each parent, in one statement, ordered by parent and then
+    /// in the page's direction.
+    ///
+    /// On PostgreSQL each parent's rows are read by a `LATERAL` subquery with its own
+    /// `LIMIT`: an index range per parent that stops at the limit. SQLite has no
+    /// `LATERAL`, so there a window function numbers each parent's rows instead (it reads
+    /// all of them; the embedded database serves small organizations).
     pub async fn rows_per_parent<E: TenantEntity>(
         &self,
         parent: E::Column,
@@ -98,9 +107,7 @@ impl TenantDb {
         } else {
             Order::Asc
         };
-        let mut filter = filter
-            .add(E::organization_column().eq(self.organization_id()))
-            .add(parent.is_in(parents.iter().copied()));
+        let mut filter = filter.add(E::organization_column().eq(self.organization_id()));
         if let Some(past) = per.past {
             filter = filter.add(if per.newest_first {
                 id.lt(past)
@@ -108,26 +115,55 @@ impl TenantDb {
                 id.gt(past)
             });
         }
-        let mut window = WindowStatement::partition_by(parent);
-        window.order_by(id, order.clone());
-        let mut numbered = Query::select();
-        numbered
-            .column(Asterisk)
-            .expr_window_as(
-                Func::cust(Alias::new("ROW_NUMBER")),
-                window,
-                Alias::new("rn"),
-            )
-            .from(E::default())
-            .cond_where(filter);
-        let mut outer = Query::select();
-        outer
-            .column(Asterisk)
-            .from_subquery(numbered, Alias::new("numbered"))
-            .and_where(Expr::col(Alias::new("rn")).lte(per.limit as i64))
-            .order_by(Alias::new(parent.as_str()), Order::Asc)
-            .order_by(Alias::new(id.as_str()), order);
-        let statement = self.backend().build(&outer);
+        let statement = match self.backend() {
+            DbBackend::Postgres => {
+                let (list, rows) = (Alias::new("parents"), Alias::new("rows"));
+                let mut each = Query::select();
+                each.column(Asterisk)
+                    .from(E::default())
+                    .cond_where(
+                        filter.add(Expr::col(parent).equals((list.clone(), Alias::new("column1")))),
+                    )
+                    .order_by(id, order.clone())
+                    .limit(per.limit);
+                let mut outer = Query::select();
+                outer
+                    .column((rows.clone(), Asterisk))
+                    .from_values(
+                        parents
+                            .iter()
+                            .map(|parent| ValueTuple::One(sea_orm::Value::from(*parent))),
+                        list,
+                    )
+                    .join_lateral(JoinType::InnerJoin, each, rows.clone(), Expr::cust("TRUE"))
+                    .order_by((rows.clone(), parent), Order::Asc)
+                    .order_by((rows, id), order);
+                self.backend().build(&outer)
+            }
+            _ => {
+                let filter = filter.add(parent.is_in(parents.iter().copied()));
+                let mut window = WindowStatement::partition_by(parent);
+                window.order_by(id, order.clone());
+                let mut numbered = Query::select();
+                numbered
+                    .column(Asterisk)
+                    .expr_window_as(
+                        Func::cust(Alias::new("ROW_NUMBER")),
+                        window,
+                        Alias::new("rn"),
+                    )
+                    .from(E::default())
+                    .cond_where(filter);
+                let mut outer = Query::select();
+                outer
+                    .column(Asterisk)
+                    .from_subquery(numbered, Alias::new("numbered"))
+                    .and_where(Expr::col(Alias::new("rn")).lte(per.limit as i64))
+                    .order_by(Alias::new(parent.as_str()), Order::Asc)
+                    .order_by(Alias::new(id.as_str()), order);
+                self.backend().build(&outer)
+            }
+        };
         Ok(E::find()
             .from_raw_sql(statement)
             .all(self.connection())
