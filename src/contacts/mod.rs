@@ -11,6 +11,7 @@ use crate::conversations::{Conversation, ConversationStatus};
 use crate::error::GqlResult;
 use crate::graphql::ContextExt;
 use crate::graphql::guards::{Allow, Reached};
+use crate::graphql::id::Id;
 use crate::graphql::loaders::{
     ConversationCount, ConversationsOf, NestedCount, TagsOf, load_error,
 };
@@ -26,7 +27,7 @@ use entity::contact;
 #[graphql(complex, guard = "Allow(P::ReadContacts)")]
 pub struct Contact {
     #[graphql(guard = "Reached")]
-    pub id: ID,
+    pub id: Id,
     #[graphql(visible = "crate::policy::visible::read_contacts")]
     pub name: String,
     /// Personal data: MEMBER or higher, or an API key with `contacts:read_pii`.
@@ -44,7 +45,7 @@ pub struct Contact {
     pub phone: Option<String>,
     /// The member responsible for this contact.
     #[graphql(visible = "crate::policy::visible::read_contacts")]
-    pub owner_id: Option<ID>,
+    pub owner_id: Option<Id>,
     /// The contact's id in the partner's system, unique within the organization.
     #[graphql(visible = "crate::policy::visible::read_contacts")]
     pub external_id: Option<String>,
@@ -53,14 +54,10 @@ pub struct Contact {
     #[graphql(visible = "crate::policy::visible::read_contacts")]
     pub updated_at: DateTime<Utc>,
     #[graphql(skip)]
-    owner: Option<uuid::Uuid>,
-    #[graphql(skip)]
     private_notes: Option<String>,
     /// As stored: parsed only when selected.
     #[graphql(skip)]
     stored_attributes: String,
-    #[graphql(skip)]
-    key: uuid::Uuid,
 }
 
 #[ComplexObject(guard = "Allow(P::ReadContacts)")]
@@ -73,7 +70,11 @@ impl Contact {
     )]
     async fn notes(&self, ctx: &Context<'_>) -> GqlResult<Option<String>> {
         let db = ctx.request()?.tenant_with(P::ReadContactNotes)?;
-        policy::require_on_row(db.actor(), P::ReadContactNotes, self.owner)?;
+        policy::require_on_row(
+            db.actor(),
+            P::ReadContactNotes,
+            self.owner_id.map(|Id(id)| id),
+        )?;
         Ok(self.private_notes.clone())
     }
 
@@ -95,7 +96,7 @@ impl Contact {
     async fn tags(&self, ctx: &Context<'_>) -> GqlResult<Vec<String>> {
         Ok(ctx
             .loaders()?
-            .load_one(TagsOf(self.key))
+            .load_one(TagsOf(self.id.0))
             .await
             .map_err(load_error)?
             .unwrap_or_default())
@@ -107,7 +108,7 @@ impl Contact {
         visible = "crate::policy::visible::read_members"
     )]
     async fn owner(&self, ctx: &Context<'_>) -> GqlResult<Option<Member>> {
-        Member::load(ctx, self.owner).await
+        Member::load(ctx, self.owner_id.map(|Id(id)| id)).await
     }
 
     /// Its conversations, most recently started first (`first` 1–100, default 20). API
@@ -129,7 +130,7 @@ impl Contact {
         let loaded = ctx
             .loaders()?
             .load_one(ConversationsOf {
-                contact: self.key,
+                contact: self.id.0,
                 page: PerParent {
                     limit: request.limit,
                     newest_first: true,
@@ -141,7 +142,7 @@ impl Contact {
             .map_err(load_error)?
             .unwrap_or_default();
         let total = Total::Counted(Box::new(NestedCount(ConversationCount {
-            contact: self.key,
+            contact: self.id.0,
             status,
         })));
         Ok(nested_page(
@@ -157,18 +158,16 @@ impl Contact {
 impl From<contact::Model> for Contact {
     fn from(model: contact::Model) -> Self {
         Contact {
-            id: ID(model.id.to_string()),
+            id: Id(model.id),
             name: model.name,
             email: model.email,
             phone: model.phone,
-            owner_id: model.owner_id.map(|id| ID(id.to_string())),
+            owner_id: model.owner_id.map(Id),
             created_at: model.created_at,
             updated_at: model.updated_at,
-            owner: model.owner_id,
             private_notes: model.notes,
             external_id: model.external_id,
             stored_attributes: model.attributes,
-            key: model.id,
         }
     }
 }

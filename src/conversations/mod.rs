@@ -7,13 +7,13 @@ mod service;
 
 use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
 pub use crate::channels::ChannelKind;
 use crate::contacts::Contact;
 use crate::error::GqlResult;
 use crate::graphql::ContextExt;
 use crate::graphql::guards::{Allow, Reached};
+use crate::graphql::id::Id;
 use crate::graphql::loaders::{
     ContactId, ConversationId, MessageCount, MessagesOf, NestedCount, load_error,
 };
@@ -52,16 +52,16 @@ pub enum MessageAuthor {
 #[graphql(complex, serial, guard = "Allow(P::ReadConversations)")]
 pub struct Conversation {
     #[graphql(guard = "Reached")]
-    pub id: ID,
+    pub id: Id,
     #[graphql(visible = "crate::policy::visible::read_conversations")]
     pub channel: ChannelKind,
     #[graphql(visible = "crate::policy::visible::read_conversations")]
     pub status: ConversationStatus,
     #[graphql(visible = "crate::policy::visible::read_conversations")]
-    pub contact_id: ID,
+    pub contact_id: Id,
     /// The member handling it.
     #[graphql(visible = "crate::policy::visible::read_conversations")]
-    pub assignee_id: Option<ID>,
+    pub assignee_id: Option<Id>,
     /// Filled when the conversation is closed (see the `SUMMARIZE_CONVERSATIONS` job).
     /// Personal data: MEMBER or higher, or an API key with `contacts:read_pii`.
     #[graphql(
@@ -77,30 +77,21 @@ pub struct Conversation {
     pub closed_at: Option<DateTime<Utc>>,
     #[graphql(visible = "crate::policy::visible::read_conversations")]
     pub last_message_at: Option<DateTime<Utc>>,
-    #[graphql(skip)]
-    key: Uuid,
-    #[graphql(skip)]
-    contact: Uuid,
-    #[graphql(skip)]
-    assignee: Option<Uuid>,
 }
 
 impl From<conversation::Model> for Conversation {
     fn from(model: conversation::Model) -> Self {
         Conversation {
-            id: ID(model.id.to_string()),
+            id: Id(model.id),
             channel: model.channel.into(),
             status: model.status.into(),
-            contact_id: ID(model.contact_id.to_string()),
-            assignee_id: model.assignee_id.map(|id| ID(id.to_string())),
+            contact_id: Id(model.contact_id),
+            assignee_id: model.assignee_id.map(Id),
             summary: model.summary,
             created_at: model.created_at,
             updated_at: model.updated_at,
             closed_at: model.closed_at,
             last_message_at: model.last_message_at,
-            key: model.id,
-            contact: model.contact_id,
-            assignee: model.assignee_id,
         }
     }
 }
@@ -115,7 +106,7 @@ impl Conversation {
     async fn contact(&self, ctx: &Context<'_>) -> GqlResult<Option<Contact>> {
         Ok(ctx
             .loaders()?
-            .load_one(ContactId(self.contact))
+            .load_one(ContactId(self.contact_id.0))
             .await
             .map_err(load_error)?
             .map(Contact::from))
@@ -127,7 +118,7 @@ impl Conversation {
         visible = "crate::policy::visible::read_members"
     )]
     async fn assignee(&self, ctx: &Context<'_>) -> GqlResult<Option<Member>> {
-        Member::load(ctx, self.assignee).await
+        Member::load(ctx, self.assignee_id.map(|Id(id)| id)).await
     }
 
     /// Its messages in the order they were posted: `first`/`after` from the start, or
@@ -148,7 +139,7 @@ impl Conversation {
         let loaded = ctx
             .loaders()?
             .load_one(MessagesOf {
-                conversation: self.key,
+                conversation: self.id.0,
                 page: PerParent {
                     limit: request.limit,
                     newest_first: request.from_end,
@@ -158,7 +149,7 @@ impl Conversation {
             .await
             .map_err(load_error)?
             .unwrap_or_default();
-        let total = Total::Counted(Box::new(NestedCount(MessageCount(self.key))));
+        let total = Total::Counted(Box::new(NestedCount(MessageCount(self.id.0))));
         Ok(nested_page(
             loaded,
             &request,
@@ -179,14 +170,14 @@ impl Conversation {
 #[graphql(complex, serial, guard = "Allow(P::ReadConversations)")]
 pub struct Message {
     #[graphql(guard = "Reached")]
-    pub id: ID,
+    pub id: Id,
     #[graphql(visible = "crate::policy::visible::read_conversations")]
-    pub conversation_id: ID,
+    pub conversation_id: Id,
     #[graphql(visible = "crate::policy::visible::read_conversations")]
     pub author: MessageAuthor,
     /// The member who wrote an `AGENT` message.
     #[graphql(visible = "crate::policy::visible::read_conversations")]
-    pub author_id: Option<ID>,
+    pub author_id: Option<Id>,
     /// Personal data: MEMBER or higher, or an API key with `contacts:read_pii`.
     #[graphql(
         guard = "Allow(P::ReadPersonalData)",
@@ -195,20 +186,17 @@ pub struct Message {
     pub body: String,
     #[graphql(visible = "crate::policy::visible::read_conversations")]
     pub created_at: DateTime<Utc>,
-    #[graphql(skip)]
-    conversation: Uuid,
 }
 
 impl From<message::Model> for Message {
     fn from(model: message::Model) -> Self {
         Message {
-            id: ID(model.id.to_string()),
-            conversation_id: ID(model.conversation_id.to_string()),
+            id: Id(model.id),
+            conversation_id: Id(model.conversation_id),
             author: model.author.into(),
-            author_id: model.author_id.map(|id| ID(id.to_string())),
+            author_id: model.author_id.map(Id),
             body: model.body,
             created_at: model.created_at,
-            conversation: model.conversation_id,
         }
     }
 }
@@ -220,7 +208,7 @@ impl Message {
     async fn conversation(&self, ctx: &Context<'_>) -> GqlResult<Option<Conversation>> {
         Ok(ctx
             .loaders()?
-            .load_one(ConversationId(self.conversation))
+            .load_one(ConversationId(self.conversation_id.0))
             .await
             .map_err(load_error)?
             .map(Conversation::from))

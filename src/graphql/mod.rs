@@ -5,6 +5,7 @@
 pub mod batching;
 pub mod connection;
 pub mod guards;
+pub mod id;
 pub mod introspection;
 pub mod limits;
 pub mod loaders;
