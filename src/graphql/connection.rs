@@ -226,25 +226,28 @@ impl Object {
 /// Two selections of one response key answer one value: objects merge field by field,
 /// lists item by item (what async-graphql's containers do).
 fn merge(target: &mut IndexMap<Name, Value>, name: Name, value: Value) {
-    match (target.get_mut(&name), value) {
-        (None, value) => {
-            target.insert(name, value);
+    use async_graphql::indexmap::map::Entry;
+    match (target.entry(name), value) {
+        (Entry::Vacant(entry), value) => {
+            entry.insert(value);
         }
-        (Some(Value::Object(into)), Value::Object(from)) => {
-            for (name, value) in from {
-                merge(into, name, value);
+        (Entry::Occupied(mut entry), value) => match (entry.get_mut(), value) {
+            (Value::Object(into), Value::Object(from)) => {
+                for (name, value) in from {
+                    merge(into, name, value);
+                }
             }
-        }
-        (Some(Value::List(into)), Value::List(from)) => {
-            for (into, from) in into.iter_mut().zip(from) {
-                if let (Value::Object(into), Value::Object(from)) = (into, from) {
-                    for (name, value) in from {
-                        merge(into, name, value);
+            (Value::List(into), Value::List(from)) => {
+                for (into, from) in into.iter_mut().zip(from) {
+                    if let (Value::Object(into), Value::Object(from)) = (into, from) {
+                        for (name, value) in from {
+                            merge(into, name, value);
+                        }
                     }
                 }
             }
-        }
-        (Some(_), _) => {}
+            _ => {}
+        },
     }
 }
 

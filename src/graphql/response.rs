@@ -105,6 +105,19 @@ impl Serialize for Ordered<'_, '_> {
             Value::Object(fields) => {
                 let order = self.selected.order();
                 let mut map = serializer.serialize_map(Some(fields.len()))?;
+                // An object resolved field by field in selection order (every node of a
+                // page: `graphql::connection`) is written as it stands, with no look-up.
+                let in_order = fields.len() == order.len()
+                    && fields
+                        .keys()
+                        .zip(order)
+                        .all(|(key, (selected, _))| key.as_str() == *selected);
+                if in_order {
+                    for ((key, value), (_, selected)) in fields.iter().zip(order) {
+                        map.serialize_entry(key.as_str(), &Ordered { value, selected })?;
+                    }
+                    return map.end();
+                }
                 let mut written = 0;
                 for (key, selected) in order {
                     if let Some(value) = fields.get(*key) {
