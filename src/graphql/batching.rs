@@ -128,8 +128,16 @@ impl<F: Future> Future for Batching<F> {
 pub struct Batch<K, V> {
     /// `None` once sent: a key that comes later opens the next batch.
     keys: Mutex<Option<Vec<K>>>,
-    result: OnceLock<Result<HashMap<K, V>, super::loaders::LoadError>>,
+    result: OnceLock<Values<K, V>>,
     waiters: Mutex<Vec<Waker>>,
+}
+
+/// A loaded value and how many of the batch's callers have yet to take it: the last one
+/// takes it without a copy (a key is usually asked for once, and values such as a
+/// conversation's messages are whole rows).
+struct Loaded<V> {
+    askers: usize,
+    value: V,
 }
 
 /// The open batch of one key type.
@@ -186,10 +194,20 @@ where
                 }
             }
         };
-        match (Wait { batch: &batch }).await {
-            Ok(values) => Ok(values.get(&key).cloned()),
-            Err(error) => Err(error.clone()),
+        let result = Wait {
+            batch: &batch,
+            registered: None,
         }
+        .await;
+        let mut values = lock(result.as_ref().map_err(Clone::clone)?);
+        Ok(match values.get_mut(&key) {
+            None => None,
+            Some(loaded) if loaded.askers > 1 => {
+                loaded.askers -= 1;
+                Some(loaded.value.clone())
+            }
+            Some(_) => values.remove(&key).map(|loaded| loaded.value),
+        })
     }
 }
 
@@ -200,11 +218,20 @@ where
     L: BatchLoad<K, V>,
 {
     Box::new(move || {
-        let mut keys = lock(&batch.keys).take().unwrap_or_default();
-        let mut seen = std::collections::HashSet::with_capacity(keys.len());
-        keys.retain(|key| seen.insert(key.clone()));
+        let keys = lock(&batch.keys).take().unwrap_or_default();
+        let mut askers: HashMap<K, usize> = HashMap::with_capacity(keys.len());
+        for key in keys {
+            *askers.entry(key).or_default() += 1;
+        }
+        let keys = askers.keys().cloned().collect();
         Box::pin(async move {
-            let result = loader.load(keys).await;
+            let result = loader.load(keys).await.map(|values| {
+                let loaded = values.into_iter().filter_map(|(key, value)| {
+                    let askers = *askers.get(&key)?;
+                    Some((key, Loaded { askers, value }))
+                });
+                Mutex::new(loaded.collect())
+            });
             // Only this load sets the result.
             let _ = batch.result.set(result);
             for waker in std::mem::take(&mut *lock(&batch.waiters)) {
@@ -217,23 +244,36 @@ where
 /// Waits for a batch's result.
 struct Wait<'a, K, V> {
     batch: &'a Arc<Batch<K, V>>,
+    /// The waker this wait left with the batch: a field joined with its siblings is
+    /// polled whenever any of them is, and need not leave the same waker twice.
+    registered: Option<Waker>,
 }
 
+type Values<K, V> = Result<Mutex<HashMap<K, Loaded<V>>>, super::loaders::LoadError>;
+
 impl<'a, K, V> Future for Wait<'a, K, V> {
-    type Output = &'a Result<HashMap<K, V>, super::loaders::LoadError>;
+    type Output = &'a Values<K, V>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let batch = self.batch;
+        let this = self.get_mut();
+        let batch = this.batch;
         if let Some(result) = batch.result.get() {
             return Poll::Ready(result);
+        }
+        if this
+            .registered
+            .as_ref()
+            .is_some_and(|waker| waker.will_wake(cx.waker()))
+        {
+            return Poll::Pending;
         }
         // Checked again under the lock the load takes to wake, so no wake is lost.
         let mut waiters = lock(&batch.waiters);
         if let Some(result) = batch.result.get() {
             return Poll::Ready(result);
         }
-        // A field's future is polled again only when woken, so one waker per poll.
         waiters.push(cx.waker().clone());
+        this.registered = Some(cx.waker().clone());
         Poll::Pending
     }
 }
