@@ -18,7 +18,6 @@ use crate::graphql::loaders::{
 use crate::graphql::pagination::{Page, Total, nested_page, nested_request};
 use crate::members::Member;
 use crate::policy::{self, Permission as P};
-use crate::tenant::PerParent;
 use entity::contact;
 
 /// A person or company the organization deals with. Its fields need `READ_CONTACTS`
@@ -131,11 +130,7 @@ impl Contact {
             .loaders()?
             .load_one(ConversationsOf {
                 contact: self.id.0,
-                page: PerParent {
-                    limit: request.limit,
-                    newest_first: true,
-                    past: request.past,
-                },
+                page: request.per_parent(ctx, true),
                 status,
             })
             .await

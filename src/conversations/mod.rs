@@ -20,7 +20,6 @@ use crate::graphql::loaders::{
 use crate::graphql::pagination::{Page, Total, nested_page, nested_request};
 use crate::members::Member;
 use crate::policy::Permission as P;
-use crate::tenant::PerParent;
 use entity::{conversation, message};
 
 /// Whether a conversation is going on.
@@ -140,11 +139,7 @@ impl Conversation {
             .loaders()?
             .load_one(MessagesOf {
                 conversation: self.id.0,
-                page: PerParent {
-                    limit: request.limit,
-                    newest_first: request.from_end,
-                    past: request.past,
-                },
+                page: request.per_parent(ctx, request.from_end),
             })
             .await
             .map_err(load_error)?

@@ -271,16 +271,12 @@ impl BatchLoad<ConversationsOf, Vec<conversation::Model>> for TenantLoader {
         for ((page, status), contacts) in
             groups(&keys, |k| (k.page.clone(), k.status), |k| k.contact)
         {
-            let fetch = PerParent {
-                limit: page.limit + 1,
-                ..page.clone()
-            };
             let rows = db
                 .rows_per_parent::<conversation::Entity>(
                     conversation::Column::ContactId,
                     &contacts,
                     status_filter(status),
-                    &fetch,
+                    &page,
                 )
                 .await?;
             let mut per_contact: HashMap<Uuid, Vec<conversation::Model>> = HashMap::new();
@@ -333,16 +329,12 @@ impl BatchLoad<MessagesOf, Vec<message::Model>> for TenantLoader {
         let db = self.db()?;
         let mut loaded = HashMap::new();
         for (page, conversations) in groups(&keys, |k| k.page.clone(), |k| k.conversation) {
-            let fetch = PerParent {
-                limit: page.limit + 1,
-                ..page.clone()
-            };
             let rows = db
                 .rows_per_parent::<message::Entity>(
                     message::Column::ConversationId,
                     &conversations,
                     Condition::all(),
-                    &fetch,
+                    &page,
                 )
                 .await?;
             let mut per_conversation: HashMap<Uuid, Vec<message::Model>> = HashMap::new();

@@ -233,6 +233,21 @@ pub struct NestedRequest {
     pub past: Option<uuid::Uuid>,
 }
 
+impl NestedRequest {
+    /// The rows to read for each parent, in the list's direction (`newest_first`): the
+    /// page, and one more only when the client selected `pageInfo` (the extra row only
+    /// tells whether the list goes on; a dashboard's `conversations(first: 1)` would
+    /// otherwise read twice the rows it shows).
+    pub fn per_parent(&self, ctx: &Context<'_>, newest_first: bool) -> crate::tenant::PerParent {
+        let peek = ctx.look_ahead().field("pageInfo").exists();
+        crate::tenant::PerParent {
+            limit: self.limit + u64::from(peek),
+            newest_first,
+            past: self.past,
+        }
+    }
+}
+
 /// Validates the arguments of a nested connection: `first`/`after` or `last`/`before`,
 /// 1–100 rows (default 20), cursors as [`IdCursor`].
 pub fn nested_request(
@@ -279,8 +294,9 @@ fn rename_field(error: AppError, renames: &[(&str, &str)]) -> AppError {
     }
 }
 
-/// Builds a nested connection from up to `limit + 1` rows fetched in the page's direction
-/// (from the end for `last`), with edges always in the list's own order.
+/// Builds a nested connection from the rows fetched in the page's direction (from the end
+/// for `last`): up to `limit + 1` when `pageInfo` was selected (see
+/// [`NestedRequest::per_parent`]), with edges always in the list's own order.
 pub fn nested_page<Row, Node>(
     mut rows: Vec<Row>,
     request: &NestedRequest,

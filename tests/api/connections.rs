@@ -123,4 +123,55 @@ on_both_databases! {
         assert_eq!(body["data"]["contacts"]["edges"][0]["node"]["name"], "Bo");
         assert_eq!(body["data"]["contacts"]["edges"][1]["node"]["name"], "Ada");
     }
+
+    async fn a_nested_page_knows_it_goes_on_only_when_asked(app) {
+        let owner = app.sign_up("ann", "acme").await;
+        let ada = app.create_contact(&owner, "Ada", "ada@x.example").await;
+        for channel in ["SMS", "EMAIL"] {
+            app.as_user(
+                &owner,
+                "mutation($c: ID!, $ch: ChannelKind!) { startConversation(input: { contactId: $c, channel: $ch }) { id } }",
+                json!({ "c": ada, "ch": channel }),
+            )
+            .await
+            .ok();
+        }
+        // The extra row that tells whether the list goes on is read only for `pageInfo`,
+        // wherever it is selected (here through a fragment); the page itself is the same.
+        let with_info = app
+            .as_user(
+                &owner,
+                "{ contacts { edges { node { conversations(first: 1) { ...Info edges { node { channel } } } } } } }
+                 fragment Info on ConversationConnection { pageInfo { hasNextPage } }",
+                json!({}),
+            )
+            .await
+            .ok();
+        let page = &with_info["contacts"]["edges"][0]["node"]["conversations"];
+        assert_eq!(page["pageInfo"]["hasNextPage"], true);
+        assert_eq!(page["edges"], json!([{ "node": { "channel": "EMAIL" } }]));
+        let without = app
+            .as_user(
+                &owner,
+                "{ contacts { edges { node { conversations(first: 1) { edges { node { channel } } } } } } }",
+                json!({}),
+            )
+            .await
+            .ok();
+        assert_eq!(
+            without["contacts"]["edges"][0]["node"]["conversations"]["edges"],
+            json!([{ "node": { "channel": "EMAIL" } }])
+        );
+        let last = app
+            .as_user(
+                &owner,
+                "{ contacts { edges { node { conversations(first: 2) { pageInfo { hasNextPage } edges { node { channel } } } } } } }",
+                json!({}),
+            )
+            .await
+            .ok();
+        let page = &last["contacts"]["edges"][0]["node"]["conversations"];
+        assert_eq!(page["pageInfo"]["hasNextPage"], false);
+        assert_eq!(page["edges"].as_array().map(Vec::len), Some(2));
+    }
 }
