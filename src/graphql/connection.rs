@@ -109,27 +109,42 @@ where
     async fn edges(&self, ctx: &Context<'_>, field: &Positioned<Field>) -> ServerResult<Value> {
         let edge_name = DeclaredEdge::<Node, K>::type_name();
         let set = &field.node.selection_set;
+        // Every edge of the page answers the same selection, and its nodes are of one
+        // type: the field lists are worked out once for the page, not once per edge.
+        let edge_fields = fields_of(&ctx.with_selection_set(set), &set.node, &edge_name)?;
+        let first_node = self.edges.first().map(|(_, node)| node);
+        let node_shapes = edge_fields
+            .iter()
+            .map(|field| match (field.node.name.node.as_str(), first_node) {
+                ("node", Some(node)) => {
+                    Shape::of(&ctx.with_selection_set(&field.node.selection_set), node).map(Some)
+                }
+                _ => Ok(None),
+            })
+            .collect::<ServerResult<Vec<_>>>()?;
         let edges = self
             .edges
             .iter()
             .enumerate()
             .map(|(index, (cursor, node))| {
-                let edge_name = &edge_name;
+                let (edge_name, edge_fields, node_shapes) =
+                    (&edge_name, &edge_fields, &node_shapes);
                 async move {
                     let ctx_index = ctx.with_index(index);
                     let ctx_set = ctx_index.with_selection_set(set);
-                    let mut object = Object::default();
-                    for field in fields_of(&ctx_set, &set.node, edge_name)? {
+                    let mut object = Object::with_capacity(edge_fields.len());
+                    for (field, node_shape) in edge_fields.iter().zip(node_shapes) {
                         let ctx_field = ctx_set.with_field(field);
                         let value = match field.node.name.node.as_str() {
                             "__typename" => Ok(Value::String(edge_name.to_string())),
                             "cursor" => Ok(Value::String(cursor.encode_cursor())),
                             "node" => {
-                                resolve_object(
-                                    &ctx_field.with_selection_set(&field.node.selection_set),
-                                    node,
-                                )
-                                .await
+                                let ctx_node =
+                                    ctx_field.with_selection_set(&field.node.selection_set);
+                                match node_shape {
+                                    Some(shape) => resolve_shaped(&ctx_node, node, shape).await,
+                                    None => resolve_object(&ctx_node, node).await,
+                                }
                             }
                             other => Err(unknown(other, edge_name, field)),
                         };
@@ -143,13 +158,18 @@ where
 
     async fn nodes(&self, ctx: &Context<'_>, field: &Positioned<Field>) -> ServerResult<Value> {
         let set = &field.node.selection_set;
+        let shape = match self.edges.first() {
+            Some((_, node)) => Shape::of(&ctx.with_selection_set(set), node)?,
+            None => return Ok(Value::List(Vec::new())),
+        };
+        let shape = &shape;
         let nodes = self
             .edges
             .iter()
             .enumerate()
             .map(|(index, (_, node))| async move {
                 let ctx_index = ctx.with_index(index);
-                resolve_object(&ctx_index.with_selection_set(set), node)
+                resolve_shaped(&ctx_index.with_selection_set(set), node, shape)
                     .await
                     .map_err(|error| match error.path.is_empty() {
                         true => ctx_index.set_error_path(error),
@@ -157,6 +177,20 @@ where
                     })
             });
         list(join_all(nodes).await)
+    }
+}
+
+/// The fields a selection set asks of objects of one type, in selection order.
+struct Shape<'a> {
+    type_name: Cow<'static, str>,
+    fields: Vec<&'a Positioned<Field>>,
+}
+
+impl<'a> Shape<'a> {
+    fn of<T: ContainerType>(ctx: &ContextSelectionSet<'a>, root: &T) -> ServerResult<Self> {
+        let type_name = root.introspection_type_name();
+        let fields = fields_of(ctx, &ctx.item.node, &type_name)?;
+        Ok(Shape { type_name, fields })
     }
 }
 
@@ -168,22 +202,41 @@ pub async fn resolve_object<T: ContainerType>(
     ctx: &ContextSelectionSet<'_>,
     root: &T,
 ) -> ServerResult<Value> {
-    let type_name = root.introspection_type_name();
-    let fields = fields_of(ctx, &ctx.item.node, &type_name)?;
-    let contexts: Vec<_> = fields.iter().map(|field| ctx.with_field(field)).collect();
-    let type_name = &type_name;
-    let values = join_all(contexts.iter().map(|ctx_field| async move {
-        if ctx_field.item.node.name.node == "__typename" {
+    resolve_with(ctx, root, &Shape::of(ctx, root)?).await
+}
+
+/// [`resolve_object`] with the fields a page worked out for its nodes; a node of
+/// another type (a page of an interface's objects) works out its own.
+async fn resolve_shaped<T: ContainerType>(
+    ctx: &ContextSelectionSet<'_>,
+    root: &T,
+    shape: &Shape<'_>,
+) -> ServerResult<Value> {
+    if root.introspection_type_name() == shape.type_name {
+        resolve_with(ctx, root, shape).await
+    } else {
+        resolve_object(ctx, root).await
+    }
+}
+
+async fn resolve_with<T: ContainerType>(
+    ctx: &ContextSelectionSet<'_>,
+    root: &T,
+    shape: &Shape<'_>,
+) -> ServerResult<Value> {
+    let type_name = &shape.type_name;
+    let values = join_all(shape.fields.iter().map(|field| async move {
+        if field.node.name.node == "__typename" {
             return Ok(Value::String(type_name.to_string()));
         }
-        root.resolve_field(ctx_field)
+        root.resolve_field(&ctx.with_field(field))
             .await
             .map(Option::unwrap_or_default)
     }))
     .await;
-    let mut object = Object::default();
-    for ((ctx_field, field), value) in contexts.iter().zip(fields).zip(values) {
-        object.put(ctx_field, field, value);
+    let mut object = Object::with_capacity(shape.fields.len());
+    for (field, value) in shape.fields.iter().zip(values) {
+        object.put(&ctx.with_field(field), field, value);
     }
     Ok(object.finish())
 }
@@ -202,6 +255,10 @@ fn list(items: Vec<ServerResult<Value>>) -> ServerResult<Value> {
 struct Object(IndexMap<Name, Value>);
 
 impl Object {
+    fn with_capacity(fields: usize) -> Self {
+        Object(IndexMap::with_capacity(fields))
+    }
+
     /// Adds a field's value under its response key, merged with an earlier selection of
     /// the same key; a failed field is reported with its path (where it failed, or this
     /// field's) and left out.
