@@ -162,6 +162,7 @@ impl Application {
             metrics: Default::default(),
             services,
             anonymous_writers: tokio::sync::Semaphore::new(state::ANONYMOUS_WRITERS),
+            documents: crate::graphql::documents::Documents::default(),
         });
         let db_statements = state.db.statements();
         let server = http::Server::bind(state, &config).await?;

@@ -33,6 +33,8 @@ pub struct AppState {
     pub services: Arc<Services>,
     /// Anonymous mutations in their transaction at once (see `pipeline`).
     pub anonymous_writers: tokio::sync::Semaphore,
+    /// Operations already read (see `graphql::documents`).
+    pub documents: crate::graphql::documents::Documents,
 }
 
 /// How many anonymous mutations may hold a transaction at once: enough to keep sign-ups

@@ -1,9 +1,10 @@
 //! The toolkit the capabilities build their fields with: guards, loaders and batching,
-//! pagination, limits, text checks, introspection and the answer writer. It names no
-//! capability; the schema is assembled in `schema`.
+//! pagination, limits, text checks, the documents already read, introspection and the
+//! answer writer. It names no capability; the schema is assembled in `schema`.
 
 pub mod batching;
 pub mod connection;
+pub mod documents;
 pub mod guards;
 pub mod id;
 pub mod introspection;

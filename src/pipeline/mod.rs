@@ -157,9 +157,6 @@ async fn execute(
         Some(_) => return Outcome::malformed(AppError::invalid("variables", "must be an object")),
     };
 
-    if let Err(error) = limits::check_nesting(&query, state.limits.max_parser_depth) {
-        return Outcome::request_error(error);
-    }
     let Some(introspection) = state.schemas.lean.data::<Arc<Introspection>>() else {
         return Outcome::failure(
             AppError::internal(anyhow::anyhow!("the schema has no introspection state")),
@@ -170,55 +167,59 @@ async fn execute(
         Ok(size) => size,
         Err(error) => return Outcome::failure(error, call.request_id),
     };
-    let mut request = async_graphql::Request::new(query.clone()).variables(variables.clone());
-    if let Some(name) = &operation_name {
-        request = request.operation_name(name.clone());
+    let read = match state
+        .documents
+        .read(
+            &query,
+            operation_name.as_deref(),
+            &state.limits,
+            &schema_size,
+        )
+        .await
+    {
+        Ok(read) => read,
+        Err(error) => return Outcome::request_error(error),
+    };
+    let shape = read.shape;
+    if shape.introspects
+        && let Err(error) = may_introspect(state, &principal)
+    {
+        return Outcome::request_error(error);
     }
-    let (kind, root_fields, shape, planned, document) = {
-        let document = match request.parsed_query() {
-            Ok(document) => document,
-            Err(error) => {
-                return Outcome::request_error(AppError::bad_input("query", error.message));
-            }
+    if let Err(error) = call.budget.admit(&shape) {
+        return Outcome::request_error(error);
+    }
+    let (kind, root_fields, planned) = {
+        let Ok(selected) = limits::select_operation(&read.document, operation_name.as_deref())
+        else {
+            return Outcome::request_error(AppError::internal(anyhow::anyhow!(
+                "the operation read is gone"
+            )));
         };
-        if let Err(error) = crate::graphql::text::check_document(document) {
-            return Outcome::request_error(error);
-        }
-        let selected = match limits::select_operation(document, operation_name.as_deref()) {
-            Ok(selected) => selected,
-            Err(error) => return Outcome::request_error(error),
-        };
-        let shape = match limits::check_operation(document, selected, &state.limits, &schema_size) {
-            Ok(shape) => shape,
-            Err(error) => return Outcome::request_error(error),
-        };
-        if shape.introspects
-            && let Err(error) = may_introspect(state, &principal)
-        {
-            return Outcome::request_error(error);
-        }
-        if let Err(error) = call.budget.admit(&shape) {
-            return Outcome::request_error(error);
-        }
         let kind = if limits::is_mutation(selected) {
             OperationKind::Mutation
         } else {
             OperationKind::Query
         };
         let planned = match kind {
-            OperationKind::Mutation => crate::schema::prework::plan(document, selected, &variables),
+            OperationKind::Mutation => {
+                crate::schema::prework::plan(&read.document, selected, &variables)
+            }
             OperationKind::Query => Vec::new(),
         };
         (
             kind,
             repairs::root_fields(selected, kind, &state.nullable_root_fields),
-            shape,
             planned,
-            // Execution consumes the request's document; the answer is written in the
-            // order of its selections.
-            document.clone(),
         )
     };
+    let mut request = async_graphql::Request::new(query.clone()).variables(variables.clone());
+    if let Some(name) = &operation_name {
+        request = request.operation_name(name.clone());
+    }
+    // Execution consumes the request's document; the answer is written in the order of
+    // the kept one's selections.
+    request.set_parsed_query(read.document.clone());
     if kind == OperationKind::Mutation && call.method == Method::Get {
         return Outcome::MethodNotAllowed;
     }
@@ -334,7 +335,8 @@ async fn execute(
         crate::error::annotate(error, call.request_id);
     }
     repairs::cap_errors(&mut response.errors, state.limits.max_errors);
-    let written = limits::select_operation(&document, operation_name.as_deref())
+    let document = &read.document;
+    let written = limits::select_operation(document, operation_name.as_deref())
         .map_err(|_| AppError::internal(anyhow::anyhow!("the executed operation is gone")))
         .and_then(|operation| {
             let selected = Selected::root(&operation.selection_set.node, &document.fragments);

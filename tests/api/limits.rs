@@ -337,6 +337,40 @@ on_both_databases! {
         app.as_user(&ann, "mutation { logOut }", json!({})).await.ok();
         app.as_user(&ann, "{ __schema { queryType { name } } }", json!({})).await.expect_code("UNAUTHENTICATED");
     }
+
+    async fn a_document_read_once_is_still_judged_for_every_caller_and_request(app) {
+        // The gateway keeps what reading a document found; who may run it, and what it
+        // costs against a request's budget, are decided anew each time.
+        let ann = app.sign_up("ann", "acme").await;
+        let query = "{ __type(name: \"Contact\") { name } }";
+        let mine = app.as_user(&ann, query, json!({})).await.ok();
+        assert_eq!(mine["__type"]["name"], "Contact");
+        post(&app, json!({ "query": query })).await.expect_code("UNAUTHENTICATED");
+        assert_eq!(app.as_user(&ann, query, json!({})).await.ok()["__type"]["name"], "Contact");
+
+        let mutation = "mutation { logOut }";
+        post(&app, json!({ "query": mutation })).await.expect_code("UNAUTHENTICATED");
+        for _ in 0..2 {
+            let reply = app
+                .send(app.client.get(app.url("/graphql")).bearer_auth(&ann.access_token).query(&[("query", mutation)]))
+                .await;
+            assert_eq!(reply.status, 405, "{}", reply.body);
+        }
+
+        let app = app.restarted_with(|config| config.limits.max_aliases = 3).await;
+        let ann = app.sign_up("bob", "bobco").await;
+        let three = "{ a: __typename b: __typename c: __typename }";
+        for _ in 0..2 {
+            post_as(&app, &ann, json!({ "query": three })).await.ok();
+        }
+        let reply = post_as(&app, &ann, json!([{ "query": three }, { "query": three }])).await;
+        assert!(reply.body[0].get("errors").is_none(), "{}", reply.body);
+        assert_eq!(reply.body[1]["errors"][0]["extensions"]["code"], "QUERY_TOO_COMPLEX", "{}", reply.body);
+        let four = "{ a: __typename b: __typename c: __typename d: __typename }";
+        for _ in 0..2 {
+            post_as(&app, &ann, json!({ "query": four })).await.expect_code("QUERY_TOO_COMPLEX");
+        }
+    }
 }
 
 async fn operators_can_open_introspection_to_anonymous_callers(backend: Backend) {
