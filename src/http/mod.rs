@@ -117,8 +117,7 @@ async fn drop_unfit_request_id(mut request: axum::extract::Request) -> axum::ext
     request
 }
 
-/// The router. Layers run outside-in in the reverse of the order they are added: a
-/// request meets, first to last, the masking of credential headers in logs, the check of
+/// The router. A request meets, first to last, the masking of credential headers in logs, the check of
 /// a client's request id, our own id where it has none, the trace span (which records
 /// that id), the echo of the id on the answer, the request timeout, CORS, compression,
 /// then the count of answers by status for `/metrics`, and the route.
@@ -159,6 +158,31 @@ fn router(state: Arc<AppState>, config: &ServeConfig) -> anyhow::Result<Router> 
             )
         })
         .on_response(DefaultOnResponse::new().level(tracing::Level::INFO));
+    // One `layer` call with the whole stack: each `Router::layer` boxes the routes
+    // anew, and a boxed service is cloned and its future boxed on every request, once
+    // per layer; a `ServiceBuilder` is one box for all of them. Its layers run in the
+    // order they are listed.
+    let stack = tower::ServiceBuilder::new()
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            HeaderName::from_static(caller::API_KEY_HEADER),
+        ]))
+        // A client's id that is not short plain text is replaced by our own, since it
+        // is echoed and logged.
+        .layer(axum::middleware::map_request(drop_unfit_request_id))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(trace)
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            config.request_timeout(),
+        ))
+        .layer(cors)
+        .layer(CompressionLayer::new())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            ops::count_response,
+        ));
     Ok(Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/graphiql/{name}", get(graphiql::asset))
@@ -166,27 +190,8 @@ fn router(state: Arc<AppState>, config: &ServeConfig) -> anyhow::Result<Router> 
         .route("/readyz", get(ops::readyz))
         .route("/.well-known/jwks.json", get(ops::jwks))
         .route("/metrics", get(ops::metrics))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            ops::count_response,
-        ))
         .with_state(state)
-        .layer(CompressionLayer::new())
-        .layer(cors)
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            config.request_timeout(),
-        ))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(trace)
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        // Runs first: a client's id that is not short plain text is replaced by our own,
-        // since it is echoed and logged.
-        .layer(axum::middleware::map_request(drop_unfit_request_id))
-        .layer(SetSensitiveRequestHeadersLayer::new([
-            header::AUTHORIZATION,
-            HeaderName::from_static(caller::API_KEY_HEADER),
-        ])))
+        .layer(stack))
 }
 
 #[cfg(test)]
