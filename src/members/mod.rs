@@ -11,6 +11,7 @@ use uuid::Uuid;
 use crate::error::GqlResult;
 use crate::graphql::ContextExt;
 use crate::graphql::guards::Allow;
+use crate::graphql::id::Id;
 use crate::graphql::loaders::{MemberId, load_error};
 use crate::graphql::pagination::Page;
 use crate::policy::MemberRole as RoleValue;
@@ -23,12 +24,10 @@ use entity::{membership, user};
 // per-field task (see `conversations::Message`).
 #[graphql(complex, serial)]
 pub struct Member {
-    pub user_id: ID,
+    pub user_id: Id,
     pub name: String,
     pub role: RoleValue,
     pub joined_at: DateTime<Utc>,
-    #[graphql(skip)]
-    user: Uuid,
     #[graphql(skip)]
     address: String,
 }
@@ -42,7 +41,10 @@ impl Member {
         visible = "crate::policy::visible::read_member_emails"
     )]
     async fn email(&self, ctx: &Context<'_>) -> GqlResult<Option<String>> {
-        service::may_read_email(ctx.request()?.tenant_with(P::ReadMemberEmails)?, self.user)?;
+        service::may_read_email(
+            ctx.request()?.tenant_with(P::ReadMemberEmails)?,
+            self.user_id.0,
+        )?;
         Ok(Some(self.address.clone()))
     }
 }
@@ -68,11 +70,10 @@ impl Member {
 impl From<(membership::Model, user::Model)> for Member {
     fn from((membership, user): (membership::Model, user::Model)) -> Self {
         Member {
-            user_id: ID(user.id.to_string()),
+            user_id: Id(user.id),
             name: user.name,
             role: membership.role.into(),
             joined_at: membership.created_at,
-            user: user.id,
             address: user.email,
         }
     }
