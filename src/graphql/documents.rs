@@ -45,12 +45,13 @@ pub struct Documents {
     read: moka::future::Cache<(String, Option<String>), Arc<Read>>,
 }
 
-/// Room for the kept documents, counted as the length of their text (a parsed document
-/// takes a few times that).
-const KEPT_TEXT: u64 = 4 * 1024 * 1024;
+/// Room for the kept documents, counted as the length of their text: a parsed document
+/// takes ten to thirty times its text, so this keeps a few tens of MiB at most, a
+/// thousand typical operations.
+const KEPT_TEXT: u64 = 1024 * 1024;
 /// A document longer than this is read every time (nobody repeats a huge one often
 /// enough to matter, and it would push many small ones out).
-const LONGEST_KEPT: usize = 32 * 1024;
+const LONGEST_KEPT: usize = 16 * 1024;
 
 impl Default for Documents {
     fn default() -> Self {
