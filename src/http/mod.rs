@@ -117,10 +117,10 @@ async fn drop_unfit_request_id(mut request: axum::extract::Request) -> axum::ext
     request
 }
 
-/// The router. A request meets, first to last, the masking of credential headers in logs, the check of
-/// a client's request id, our own id where it has none, the trace span (which records
-/// that id), the echo of the id on the answer, the request timeout, CORS, compression,
-/// then the count of answers by status for `/metrics`, and the route.
+/// The router. A request meets, first to last, the masking of credential headers in
+/// logs, the check of a client's request id, our own id where it has none, the trace
+/// span (which records that id), the echo of the id on the answer, the request timeout,
+/// CORS, compression, then the count of answers by status for `/metrics`, and the route.
 fn router(state: Arc<AppState>, config: &ServeConfig) -> anyhow::Result<Router> {
     let mut cors = CorsLayer::new()
         .allow_methods([Method::GET, Method::POST])
