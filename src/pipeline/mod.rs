@@ -189,30 +189,24 @@ async fn execute(
     if let Err(error) = call.budget.admit(&shape) {
         return Outcome::request_error(error);
     }
-    let (kind, root_fields, planned) = {
-        let Ok(selected) = limits::select_operation(&read.document, operation_name.as_deref())
-        else {
-            return Outcome::request_error(AppError::internal(anyhow::anyhow!(
-                "the operation read is gone"
-            )));
-        };
-        let kind = if limits::is_mutation(selected) {
-            OperationKind::Mutation
-        } else {
-            OperationKind::Query
-        };
-        let planned = match kind {
-            OperationKind::Mutation => {
-                crate::schema::prework::plan(&read.document, selected, &variables)
-            }
-            OperationKind::Query => Vec::new(),
-        };
-        (
-            kind,
-            repairs::root_fields(selected, kind, &state.nullable_root_fields),
-            planned,
-        )
+    // The operation the name picks: reading the document found it, so it is there.
+    let Ok(selected) = limits::select_operation(&read.document, operation_name.as_deref()) else {
+        return Outcome::request_error(AppError::internal(anyhow::anyhow!(
+            "the operation read is gone"
+        )));
     };
+    let kind = if limits::is_mutation(selected) {
+        OperationKind::Mutation
+    } else {
+        OperationKind::Query
+    };
+    let planned = match kind {
+        OperationKind::Mutation => {
+            crate::schema::prework::plan(&read.document, selected, &variables)
+        }
+        OperationKind::Query => Vec::new(),
+    };
+    let root_fields = repairs::root_fields(selected, kind, &state.nullable_root_fields);
     let mut request = async_graphql::Request::new(query.clone()).variables(variables.clone());
     if let Some(name) = &operation_name {
         request = request.operation_name(name.clone());
@@ -335,18 +329,12 @@ async fn execute(
         crate::error::annotate(error, call.request_id);
     }
     repairs::cap_errors(&mut response.errors, state.limits.max_errors);
-    let document = &read.document;
-    let written = limits::select_operation(document, operation_name.as_deref())
-        .map_err(|_| AppError::internal(anyhow::anyhow!("the executed operation is gone")))
-        .and_then(|operation| {
-            let selected = Selected::root(&operation.selection_set.node, &document.fragments);
-            let answer = Answer {
-                data: (!failed_before_execution).then_some(&response.data),
-                selected: &selected,
-                errors: &response.errors,
-            };
-            response::to_bytes(&answer).map_err(AppError::internal)
-        });
+    let written = response::to_bytes(&Answer {
+        data: (!failed_before_execution).then_some(&response.data),
+        selected: &Selected::root(&selected.selection_set.node, &read.document.fragments),
+        errors: &response.errors,
+    })
+    .map_err(AppError::internal);
     let body = match written {
         Ok(body) => body,
         Err(error) => {

@@ -358,17 +358,17 @@ on_both_databases! {
         }
 
         let app = app.restarted_with(|config| config.limits.max_aliases = 3).await;
-        let ann = app.sign_up("bob", "bobco").await;
+        let bob = app.sign_up("bob", "bobco").await;
         let three = "{ a: __typename b: __typename c: __typename }";
         for _ in 0..2 {
-            post_as(&app, &ann, json!({ "query": three })).await.ok();
+            post_as(&app, &bob, json!({ "query": three })).await.ok();
         }
-        let reply = post_as(&app, &ann, json!([{ "query": three }, { "query": three }])).await;
+        let reply = post_as(&app, &bob, json!([{ "query": three }, { "query": three }])).await;
         assert!(reply.body[0].get("errors").is_none(), "{}", reply.body);
         assert_eq!(reply.body[1]["errors"][0]["extensions"]["code"], "QUERY_TOO_COMPLEX", "{}", reply.body);
         let four = "{ a: __typename b: __typename c: __typename d: __typename }";
         for _ in 0..2 {
-            post_as(&app, &ann, json!({ "query": four })).await.expect_code("QUERY_TOO_COMPLEX");
+            post_as(&app, &bob, json!({ "query": four })).await.expect_code("QUERY_TOO_COMPLEX");
         }
     }
 }
