@@ -6,7 +6,7 @@ mod unreachable;
 
 use std::time::Duration;
 
-pub use unreachable::is_unreachable;
+pub use unreachable::{is_broken_connection, is_unreachable};
 
 /// What went wrong, as a client should understand it.
 #[derive(Debug, thiserror::Error)]

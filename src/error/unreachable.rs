@@ -23,6 +23,28 @@ pub fn is_unreachable(error: &(dyn std::error::Error + 'static)) -> bool {
         .is_some_and(sqlx_unreachable)
 }
 
+/// Whether a statement failed because its pooled connection had gone away before it
+/// was sent (the server ended it, or the socket broke), as opposed to the database
+/// being unreachable now: a fresh connection may well succeed.
+pub fn is_broken_connection(error: &sea_orm::DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    use sea_orm::{DbErr, RuntimeErr};
+    match error {
+        DbErr::Conn(RuntimeErr::SqlxError(error))
+        | DbErr::Exec(RuntimeErr::SqlxError(error))
+        | DbErr::Query(RuntimeErr::SqlxError(error)) => match &**error {
+            Sqlx::Io(_) | Sqlx::WorkerCrashed => true,
+            // 57P01: terminated by an administrator (or a restart); class 08: connection
+            // exception.
+            Sqlx::Database(error) => error
+                .code()
+                .is_some_and(|code| code.starts_with("08") || code == "57P01"),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
 fn sqlx_unreachable(error: &sea_orm::sqlx::Error) -> bool {
     use sea_orm::sqlx::Error as Sqlx;
     match error {

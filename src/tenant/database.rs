@@ -22,6 +22,8 @@ pub struct Database {
     /// SQLite has one writer at a time. Writers queue here, in order, instead of polling
     /// SQLite's busy handler (which sleeps and lets latency spike under load).
     writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// The pool's size: how many stale connections a `BEGIN` may meet in a row.
+    pool_size: u32,
     statements: std::sync::Arc<StatementLog>,
 }
 
@@ -67,6 +69,9 @@ impl StatementLog {
     }
 }
 
+/// How long a pooled connection may sit idle before it is pinged on checkout.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(10);
+
 /// A place in the writer queue; SQLite writes happen while it is held.
 pub(super) type WriterTurn = Option<tokio::sync::OwnedMutexGuard<()>>;
 
@@ -77,6 +82,11 @@ pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<Database> {
     options
         .max_connections(config.db_max_connections)
         .acquire_timeout(config.acquire_timeout())
+        // The pool pings a connection before handing it out only when it sat idle long
+        // enough to have been dropped by the server, a proxy or a firewall. Pinging
+        // every checkout cost each request a round trip of its own (a fifth of a plain
+        // page's), and the connection is tested again when it goes back to the pool.
+        .test_before_acquire_if_idle_for(IDLE_BEFORE_PING)
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|opts| {
             opts.journal_mode(SqliteJournalMode::Wal)
@@ -94,6 +104,7 @@ pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<Database> {
         conn,
         mail_signal: Default::default(),
         writer: Default::default(),
+        pool_size: config.db_max_connections,
         statements,
     })
 }
@@ -153,15 +164,28 @@ impl Database {
             let turn = self.writer.clone().lock_owned().await;
             (Some(SqliteTransactionMode::Immediate), Some(turn))
         };
-        let tx = self
-            .conn
-            .begin_with_options(TransactionOptions {
-                isolation_level: None,
-                access_mode: None,
-                sqlite_transaction_mode,
-            })
-            .await?;
-        Ok((tx, turn))
+        let options = TransactionOptions {
+            isolation_level: None,
+            access_mode: None,
+            sqlite_transaction_mode,
+        };
+        // A connection that went away while it sat in the pool (PostgreSQL restarted, an
+        // administrator ended it) fails its `BEGIN` before anything ran on it; the pool
+        // closes it, and the next one is tried. Connections used in the last seconds are
+        // not pinged on checkout (see `connect`), so this is where a stale one is met.
+        let mut stale = 0;
+        loop {
+            match self.conn.begin_with_options(options).await {
+                Ok(tx) => return Ok((tx, turn)),
+                Err(error)
+                    if stale < self.pool_size && crate::error::is_broken_connection(&error) =>
+                {
+                    stale += 1;
+                    tracing::debug!(%error, "a pooled connection had gone away; trying another");
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
     }
 
     /// All stored signing keys.

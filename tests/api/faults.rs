@@ -486,6 +486,84 @@ async fn a_postgresql_restart_fails_requests_retryably_and_the_gateway_recovers(
     admin.close().await.ok();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_ended_while_idle_in_the_pool_are_replaced_unseen() {
+    // The pool pings only connections idle for a while before handing them out, so a
+    // connection ended a moment after its last use is met by the next request's BEGIN.
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let owner = app.sign_up("ida", "idle-ends").await;
+    // Warm the pool: several connections, all back in it, all recently used.
+    let warm: Vec<_> = (0..4)
+        .map(|_| app.as_user(&owner, LIST_CONTACTS, json!({})))
+        .collect();
+    for reply in futures_util::future::join_all(warm).await {
+        reply.ok();
+    }
+    let database = app
+        .database_url
+        .rsplit_once('/')
+        .map(|(_, name)| name.to_owned())
+        .expect("a database name");
+    let admin = connect_admin(&crate::helpers::postgres_admin_url()).await;
+    let pids: Vec<i32> = admin
+        .query_all_raw(Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "SELECT pid FROM pg_stat_activity WHERE datname = $1",
+            [database.into()],
+        ))
+        .await
+        .expect("the gateway's connections")
+        .iter()
+        .map(|row| row.try_get("", "pid").expect("pid"))
+        .collect();
+    assert!(!pids.is_empty(), "the gateway held no connection to end");
+    let gone = |sql: &'static str| {
+        Statement::from_sql_and_values(sea_orm::DbBackend::Postgres, sql, [pids.clone().into()])
+    };
+    admin
+        .execute_raw(gone(
+            "SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid",
+        ))
+        .await
+        .expect("end the gateway's connections");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = admin
+            .query_one_raw(gone(
+                "SELECT count(*) AS left FROM pg_stat_activity WHERE pid = ANY($1::int[])",
+            ))
+            .await
+            .expect("count")
+            .and_then(|row| row.try_get::<i64>("", "left").ok());
+        if left == Some(0) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{left:?} connections still alive"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Reads and writes right after, each on whatever the pool hands out.
+    for turn in 0..6 {
+        let reply = if turn % 2 == 0 {
+            app.as_user(&owner, LIST_CONTACTS, json!({})).await
+        } else {
+            app.as_user(
+                &owner,
+                CREATE_CONTACT,
+                json!({ "input": { "name": format!("After the end {turn}") } }),
+            )
+            .await
+        };
+        assert_eq!(reply.status, 200, "turn {turn}: {:?}", reply.body);
+        reply.ok();
+    }
+    let listed = app.as_user(&owner, LIST_CONTACTS, json!({})).await.ok();
+    assert_eq!(listed["contacts"]["totalCount"], 3, "{listed}");
+}
+
 /// `name → number of tags` of every stored contact.
 async fn stored_contacts(
     admin: &sea_orm::DatabaseConnection,
