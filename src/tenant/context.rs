@@ -87,6 +87,9 @@ pub struct RequestContext {
     /// Password work done before the transaction began (see `passwords::prework`).
     prepared: crate::passwords::prework::Prepared,
     kind: OperationKind,
+    /// PostgreSQL itself refuses every write of this transaction
+    /// (`transaction_read_only`, set by the binding statement).
+    read_only_in_database: bool,
 }
 
 impl RequestContext {
@@ -200,6 +203,7 @@ impl RequestContext {
             after_commit: Default::default(),
             prepared: Default::default(),
             kind,
+            read_only_in_database: postgres && read_only,
         })
     }
 
@@ -282,6 +286,7 @@ impl RequestContext {
             turn,
             after_commit,
             kind,
+            read_only_in_database,
             ..
         } = self;
         drop(tenant);
@@ -291,7 +296,14 @@ impl RequestContext {
                 "a handle to the request transaction outlived the request"
             ))
         })?;
-        let ended = if commit {
+        let ended = if commit && read_only_in_database {
+            // Nothing was written, so there is nothing to commit: dropping the
+            // transaction queues its ROLLBACK on the connection, where it goes out
+            // together with the pool's check as the connection returns, instead of
+            // costing the answer a round trip of its own.
+            drop(tx);
+            Ok(())
+        } else if commit {
             tx.commit().await
         } else {
             tx.rollback().await

@@ -210,6 +210,53 @@ async fn a_session_level_setting_cannot_leak_between_requests() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_hands_its_connection_back_with_no_transaction_open() {
+    // A query's transaction is read-only in the database, so it ends without a COMMIT
+    // round trip of its own: its ROLLBACK goes out as the connection returns to the
+    // pool. The connection must come back idle, out of any transaction, and writable.
+    let app = TestApp::spawn_with(Backend::Postgres, |config| {
+        config.database.db_max_connections = 1
+    })
+    .await;
+    let ann = app.sign_up("ann", "acme").await;
+    for _ in 0..3 {
+        let read = app
+            .as_user(&ann, "{ contacts { totalCount } }", json!({}))
+            .await
+            .ok();
+        assert_eq!(read["contacts"]["totalCount"], 0);
+    }
+    let admin = crate::helpers::connect_admin(&app.database_url).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let open = scalar(
+            &admin,
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND pid <> pg_backend_pid() AND backend_type = 'client backend' \
+             AND (state <> 'idle' OR xact_start IS NOT NULL)",
+        )
+        .await;
+        if open == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{open} gateway connection(s) still in a transaction after the queries"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // The one connection writes again, and the write is the organization's own.
+    app.create_contact(&ann, "After the reads", "after@example.com")
+        .await;
+    let read = app
+        .as_user(&ann, "{ contacts { totalCount } }", json!({}))
+        .await
+        .ok();
+    assert_eq!(read["contacts"]["totalCount"], 1);
+    admin.close().await.ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_database_refuses_an_organization_without_an_owner() {
     let app = TestApp::spawn(Backend::Postgres).await;
     let ann = app.sign_up("ann", "acme").await;
