@@ -223,7 +223,10 @@ impl BatchLoad<MemberId, (membership::Model, entity::user::Model)> for TenantLoa
 impl BatchLoad<TagsOf, Vec<String>> for TenantLoader {
     async fn load(self, keys: Vec<TagsOf>) -> Result<HashMap<TagsOf, Vec<String>>, LoadError> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-        let rows = self.db()?.by_ids::<contact_tag::Entity>(&ids).await?;
+        let rows = self
+            .db()?
+            .rows_of_parents::<contact_tag::Entity>(contact_tag::Column::ContactId, &ids)
+            .await?;
         let mut tags: HashMap<TagsOf, Vec<String>> =
             keys.iter().map(|key| (*key, Vec::new())).collect();
         for row in rows {

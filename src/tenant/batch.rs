@@ -10,7 +10,8 @@ use sea_orm::sea_query::{
     Alias, Asterisk, Expr, ExprTrait, Func, JoinType, Order, Query, ValueTuple, WindowStatement,
 };
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseTransaction, DbBackend, IdenStatic, QueryFilter, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend, IdenStatic,
+    QueryFilter, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -117,28 +118,9 @@ impl TenantDb {
         }
         let statement = match self.backend() {
             DbBackend::Postgres => {
-                let (list, rows) = (Alias::new("parents"), Alias::new("rows"));
                 let mut each = Query::select();
-                each.column(Asterisk)
-                    .from(E::default())
-                    .cond_where(
-                        filter.add(Expr::col(parent).equals((list.clone(), Alias::new("column1")))),
-                    )
-                    .order_by(id, order.clone())
-                    .limit(per.limit);
-                let mut outer = Query::select();
-                outer
-                    .column((rows.clone(), Asterisk))
-                    .from_values(
-                        parents
-                            .iter()
-                            .map(|parent| ValueTuple::One(sea_orm::Value::from(*parent))),
-                        list,
-                    )
-                    .join_lateral(JoinType::InnerJoin, each, rows.clone(), Expr::cust("TRUE"))
-                    .order_by((rows.clone(), parent), Order::Asc)
-                    .order_by((rows, id), order);
-                self.backend().build(&outer)
+                each.order_by(id, order.clone()).limit(per.limit);
+                self.lateral_over::<E>(parent, parents, filter, each, Some(order))
             }
             _ => {
                 let filter = filter.add(parent.is_in(parents.iter().copied()));
@@ -164,10 +146,80 @@ impl TenantDb {
                 self.backend().build(&outer)
             }
         };
-        Ok(E::find()
-            .from_raw_sql(statement)
-            .all(self.connection())
-            .await?)
+        Ok(E::decode_rows(
+            self.connection().query_all_raw(statement).await?,
+        )?)
+    }
+
+    /// Every row of `E` whose `parent` column is one of `parents`, in one statement, in
+    /// no particular order (a contact's tags, say).
+    ///
+    /// On PostgreSQL each parent's rows are read by a `LATERAL` subquery, an index look-up
+    /// per parent. Written as a plain `IN` list, PostgreSQL 15 reads every row of the
+    /// organization and filters them by the list: five times slower for a page of 50
+    /// contacts, and it grows with the organization. `OFFSET 0` keeps the subquery from
+    /// being flattened back into that join.
+    pub async fn rows_of_parents<E: TenantEntity>(
+        &self,
+        parent: E::Column,
+        parents: &[Uuid],
+    ) -> AppResult<Vec<E::Model>>
+    where
+        E::Model: Send + Sync,
+    {
+        if parents.is_empty() {
+            return Ok(Vec::new());
+        }
+        let filter = Condition::all().add(E::organization_column().eq(self.organization_id()));
+        let statement = match self.backend() {
+            DbBackend::Postgres => {
+                let mut each = Query::select();
+                each.offset(0);
+                self.lateral_over::<E>(parent, parents, filter, each, None)
+            }
+            _ => self.backend().build(
+                Query::select()
+                    .column(Asterisk)
+                    .from(E::default())
+                    .cond_where(filter.add(parent.is_in(parents.iter().copied()))),
+            ),
+        };
+        Ok(E::decode_rows(
+            self.connection().query_all_raw(statement).await?,
+        )?)
+    }
+
+    /// `SELECT rows.* FROM (VALUES parents…) JOIN LATERAL (each) rows`, where `each`
+    /// (its order and limit already set) reads `E`'s rows of one parent that match
+    /// `filter`; ordered by parent and then by id in `order`, if given.
+    fn lateral_over<E: TenantEntity>(
+        &self,
+        parent: E::Column,
+        parents: &[Uuid],
+        filter: Condition,
+        mut each: sea_orm::sea_query::SelectStatement,
+        order: Option<Order>,
+    ) -> sea_orm::Statement {
+        let (list, rows) = (Alias::new("parents"), Alias::new("rows"));
+        each.column(Asterisk).from(E::default()).cond_where(
+            filter.add(Expr::col(parent).equals((list.clone(), Alias::new("column1")))),
+        );
+        let mut outer = Query::select();
+        outer
+            .column((rows.clone(), Asterisk))
+            .from_values(
+                parents
+                    .iter()
+                    .map(|parent| ValueTuple::One(sea_orm::Value::from(*parent))),
+                list,
+            )
+            .join_lateral(JoinType::InnerJoin, each, rows.clone(), Expr::cust("TRUE"));
+        if let Some(order) = order {
+            outer
+                .order_by((rows.clone(), parent), Order::Asc)
+                .order_by((rows, E::id_column()), order);
+        }
+        self.backend().build(&outer)
     }
 
     /// How many rows of `E` each parent has that match `filter`, in one statement.

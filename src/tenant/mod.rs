@@ -20,6 +20,7 @@ mod batch;
 mod binding;
 mod context;
 mod database;
+pub(crate) mod decode;
 mod global;
 mod outbox;
 mod scoped;

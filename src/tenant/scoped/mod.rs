@@ -34,18 +34,30 @@ pub trait TenantEntity: EntityTrait {
     type Id: Into<sea_orm::Value> + Send;
     fn organization_column() -> Self::Column;
     fn id_column() -> Self::Column;
+
+    /// A statement's rows as models: by column name, as SeaORM derives it, unless the
+    /// table reads them by position (`tenant_entity!(…; by_position …)`, see
+    /// `tenant::decode`).
+    fn decode_rows(rows: Vec<sea_orm::QueryResult>) -> Result<Vec<Self::Model>, DbErr> {
+        use sea_orm::FromQueryResult;
+        rows.iter()
+            .map(|row| Self::Model::from_query_result(row, ""))
+            .collect()
+    }
 }
 
 /// Declares a table's tenancy: `tenant_entity!(campaign, "campaign", Id)` says that
 /// `entity::campaign`'s rows belong to the organization in `organization_id`, are
 /// identified within it by `id` (a UUID unless a type follows: `Kind: ChannelKind`), and
 /// are called "campaign" in `NOT_FOUND` messages. A new table's capability declares its
-/// own, beside its types, as `crate::tenant::tenant_entity!(…)`.
+/// own, beside its types, as `crate::tenant::tenant_entity!(…)`. A table read by the
+/// hundred per request adds `; by_position { fields… } optional { fields… }` to have
+/// its rows read by position (see `tenant::decode`).
 macro_rules! tenant_entity {
-    ($module:ident, $label:literal, $id:ident) => {
-        $crate::tenant::tenant_entity!($module, $label, $id: ::uuid::Uuid);
+    ($module:ident, $label:literal, $id:ident $(; $($decode:tt)*)?) => {
+        $crate::tenant::tenant_entity!($module, $label, $id: ::uuid::Uuid $(; $($decode)*)?);
     };
-    ($module:ident, $label:literal, $id:ident: $id_type:ty) => {
+    ($module:ident, $label:literal, $id:ident: $id_type:ty $(; by_position $($decode:tt)*)?) => {
         impl $crate::tenant::TenantEntity for $module::Entity {
             const LABEL: &'static str = $label;
             type Id = $id_type;
@@ -55,20 +67,29 @@ macro_rules! tenant_entity {
             fn id_column() -> Self::Column {
                 $module::Column::$id
             }
+            $($crate::tenant::decode::by_position!($module $($decode)*);)?
         }
     };
 }
 
 pub(crate) use tenant_entity;
 
-tenant_entity!(contact, "contact", Id);
+tenant_entity!(contact, "contact", Id; by_position {
+    organization_id, id, name, attributes, created_at, updated_at
+} optional { email, phone, owner_id, notes, external_id });
 tenant_entity!(membership, "member", UserId);
 tenant_entity!(invitation, "invitation", Id);
 tenant_entity!(audit_log, "audit entry", Id);
 tenant_entity!(api_key, "API key", Id);
-tenant_entity!(contact_tag, "contact", ContactId);
-tenant_entity!(conversation, "conversation", Id);
-tenant_entity!(message, "message", Id);
+tenant_entity!(contact_tag, "contact", ContactId; by_position {
+    organization_id, contact_id, tag
+} optional {});
+tenant_entity!(conversation, "conversation", Id; by_position {
+    organization_id, id, contact_id, channel, status, created_at, updated_at
+} optional { assignee_id, summary, closed_at, last_message_at });
+tenant_entity!(message, "message", Id; by_position {
+    organization_id, id, conversation_id, author, body, created_at
+} optional { author_id });
 tenant_entity!(channel_config, "channel configuration", Kind: ChannelKind);
 tenant_entity!(event, "event", Id);
 
@@ -173,10 +194,11 @@ impl TenantDb {
     where
         E::Model: Send + Sync,
     {
-        Ok(select
+        use sea_orm::{ConnectionTrait, QueryTrait};
+        let statement = select
             .filter(E::organization_column().eq(self.organization_id))
-            .all(self.tx())
-            .await?)
+            .build(self.backend());
+        Ok(E::decode_rows(self.tx().query_all_raw(statement).await?)?)
     }
 
     /// How many rows `select` matches: `SELECT COUNT(*)` over the filter itself, which
