@@ -274,18 +274,15 @@ impl BatchLoad<ConversationsOf, Vec<conversation::Model>> for TenantLoader {
         for ((page, status), contacts) in
             groups(&keys, |k| (k.page.clone(), k.status), |k| k.contact)
         {
-            let rows = db
+            let mut per_contact = db
                 .rows_per_parent::<conversation::Entity>(
                     conversation::Column::ContactId,
                     &contacts,
                     status_filter(status),
                     &page,
+                    |row| (row.contact_id, row.id),
                 )
                 .await?;
-            let mut per_contact: HashMap<Uuid, Vec<conversation::Model>> = HashMap::new();
-            for row in rows {
-                per_contact.entry(row.contact_id).or_default().push(row);
-            }
             for contact in contacts {
                 let rows = per_contact.remove(&contact).unwrap_or_default();
                 let key = ConversationsOf {
@@ -332,21 +329,15 @@ impl BatchLoad<MessagesOf, Vec<message::Model>> for TenantLoader {
         let db = self.db()?;
         let mut loaded = HashMap::new();
         for (page, conversations) in groups(&keys, |k| k.page.clone(), |k| k.conversation) {
-            let rows = db
+            let mut per_conversation = db
                 .rows_per_parent::<message::Entity>(
                     message::Column::ConversationId,
                     &conversations,
                     Condition::all(),
                     &page,
+                    |row| (row.conversation_id, row.id),
                 )
                 .await?;
-            let mut per_conversation: HashMap<Uuid, Vec<message::Model>> = HashMap::new();
-            for row in rows {
-                per_conversation
-                    .entry(row.conversation_id)
-                    .or_default()
-                    .push(row);
-            }
             for conversation in conversations {
                 let rows = per_conversation.remove(&conversation).unwrap_or_default();
                 let key = MessagesOf {

@@ -82,25 +82,28 @@ impl TenantDb {
     }
 
     /// The rows of `E` whose `parent` column is one of `parents` and that match `filter`,
-    /// at most `per.limit` for each parent, in one statement, ordered by parent and then
-    /// in the page's direction.
+    /// at most `per.limit` for each parent, read in one statement: each parent's rows
+    /// (`key` gives a row's parent and id) in the page's direction.
     ///
     /// On PostgreSQL each parent's rows are read by a `LATERAL` subquery with its own
-    /// `LIMIT`: an index range per parent that stops at the limit. SQLite has no
-    /// `LATERAL`, so there a window function numbers each parent's rows instead (it reads
-    /// all of them; the embedded database serves small organizations).
+    /// `LIMIT`: an index range per parent that stops at the limit. The rows are put in
+    /// order here, per parent, rather than by the statement: sorting the whole result
+    /// was a quarter of PostgreSQL's time on a page's messages. SQLite has no `LATERAL`,
+    /// so there a window function numbers each parent's rows instead (it reads all of
+    /// them; the embedded database serves small organizations).
     pub async fn rows_per_parent<E: TenantEntity>(
         &self,
         parent: E::Column,
         parents: &[Uuid],
         filter: Condition,
         per: &PerParent,
-    ) -> AppResult<Vec<E::Model>>
+        key: impl Fn(&E::Model) -> (Uuid, Uuid),
+    ) -> AppResult<HashMap<Uuid, Vec<E::Model>>>
     where
         E::Model: Send + Sync,
     {
         if parents.is_empty() {
-            return Ok(Vec::new());
+            return Ok(HashMap::new());
         }
         let id = E::id_column();
         let order = if per.newest_first {
@@ -119,8 +122,8 @@ impl TenantDb {
         let statement = match self.backend() {
             DbBackend::Postgres => {
                 let mut each = Query::select();
-                each.order_by(id, order.clone()).limit(per.limit);
-                self.lateral_over::<E>(parent, parents, filter, each, Some(order))
+                each.order_by(id, order).limit(per.limit);
+                self.lateral_over::<E>(parent, parents, filter, each)
             }
             _ => {
                 let filter = filter.add(parent.is_in(parents.iter().copied()));
@@ -146,9 +149,19 @@ impl TenantDb {
                 self.backend().build(&outer)
             }
         };
-        Ok(E::decode_rows(
-            self.connection().query_all_raw(statement).await?,
-        )?)
+        let rows = E::decode_rows(self.connection().query_all_raw(statement).await?)?;
+        let mut per_parent: HashMap<Uuid, Vec<E::Model>> = HashMap::with_capacity(parents.len());
+        for row in rows {
+            per_parent.entry(key(&row).0).or_default().push(row);
+        }
+        for rows in per_parent.values_mut() {
+            if per.newest_first {
+                rows.sort_by_key(|row| std::cmp::Reverse(key(row).1));
+            } else {
+                rows.sort_by_key(|row| key(row).1);
+            }
+        }
+        Ok(per_parent)
     }
 
     /// Every row of `E` whose `parent` column is one of `parents`, in one statement, in
@@ -175,7 +188,7 @@ impl TenantDb {
             DbBackend::Postgres => {
                 let mut each = Query::select();
                 each.offset(0);
-                self.lateral_over::<E>(parent, parents, filter, each, None)
+                self.lateral_over::<E>(parent, parents, filter, each)
             }
             _ => self.backend().build(
                 Query::select()
@@ -191,14 +204,13 @@ impl TenantDb {
 
     /// `SELECT rows.* FROM (VALUES parents…) JOIN LATERAL (each) rows`, where `each`
     /// (its order and limit already set) reads `E`'s rows of one parent that match
-    /// `filter`; ordered by parent and then by id in `order`, if given.
+    /// `filter`; in no particular order.
     fn lateral_over<E: TenantEntity>(
         &self,
         parent: E::Column,
         parents: &[Uuid],
         filter: Condition,
         mut each: sea_orm::sea_query::SelectStatement,
-        order: Option<Order>,
     ) -> sea_orm::Statement {
         let (list, rows) = (Alias::new("parents"), Alias::new("rows"));
         each.column(Asterisk).from(E::default()).cond_where(
@@ -213,12 +225,7 @@ impl TenantDb {
                     .map(|parent| ValueTuple::One(sea_orm::Value::from(*parent))),
                 list,
             )
-            .join_lateral(JoinType::InnerJoin, each, rows.clone(), Expr::cust("TRUE"));
-        if let Some(order) = order {
-            outer
-                .order_by((rows.clone(), parent), Order::Asc)
-                .order_by((rows, E::id_column()), order);
-        }
+            .join_lateral(JoinType::InnerJoin, each, rows, Expr::cust("TRUE"));
         self.backend().build(&outer)
     }
 
