@@ -288,6 +288,7 @@ impl ContactQuery {
             after,
             filter.unwrap_or_default(),
             order_by.unwrap_or_default(),
+            service::Wide::selected(ctx),
         )
         .await?)
     }

@@ -76,6 +76,48 @@ on_both_databases! {
         app.as_user(&ann, "mutation($id: ID!) { deleteContact(id: $id) }", json!({ "id": id })).await.expect_code("NOT_FOUND");
     }
 
+    async fn a_page_answers_every_field_however_it_is_selected(app) {
+        // A page reads the wide columns (email, phone, notes, external id, attributes)
+        // only for the fields its selection names: every way of naming them must still
+        // get the stored values.
+        let ann = app.sign_up("ann", "acme").await;
+        app.as_user(&ann,
+            "mutation { createContact(input: { name: \"Wide\", email: \"wide@example.com\", phone: \"+1 555 010 0001\", notes: \"private\", externalId: \"crm-7\", attributes: { plan: \"gold\" } }) { id } }",
+            json!({})).await.ok();
+        let stored = json!({
+            "email": "wide@example.com", "phone": "+15550100001", "notes": "private",
+            "externalId": "crm-7", "attributes": { "plan": "gold" },
+        });
+        let fields = "email phone notes externalId attributes";
+        let shapes = [
+            format!("{{ contacts {{ edges {{ node {{ {fields} }} }} }} }}"),
+            format!("{{ contacts {{ nodes {{ {fields} }} }} }}"),
+            format!("{{ contacts {{ edges {{ node {{ ...Wide }} }} }} }} fragment Wide on Contact {{ {fields} }}"),
+            format!("{{ contacts {{ ... on ContactConnection {{ edges {{ ... on ContactEdge {{ node {{ ... on Contact {{ {fields} }} }} }} }} }} }} }}"),
+            format!("{{ contacts {{ ...Page }} }} fragment Page on ContactConnection {{ nodes {{ {fields} }} }}"),
+        ];
+        for query in &shapes {
+            let data = app.as_user(&ann, query, json!({})).await.ok();
+            let page = &data["contacts"];
+            let node = if page["nodes"].is_array() { &page["nodes"][0] } else { &page["edges"][0]["node"] };
+            assert_eq!(node, &stored, "{query}");
+        }
+        // Under other names, and beside fields of their own.
+        let data = app.as_user(&ann,
+            "{ contacts { edges { node { name e: email p: phone n: notes x: externalId a: attributes id } } } }",
+            json!({})).await.ok();
+        let node = &data["contacts"]["edges"][0]["node"];
+        assert_eq!(node["name"], "Wide");
+        for (alias, field) in [("e", "email"), ("p", "phone"), ("n", "notes"), ("x", "externalId"), ("a", "attributes")] {
+            assert_eq!(node[alias], stored[field], "{alias}: {field}");
+        }
+        // One wide field selected reads that one; the page of names alone still answers.
+        let data = app.as_user(&ann, "{ contacts { edges { node { name phone } } } }", json!({})).await.ok();
+        assert_eq!(data["contacts"]["edges"][0]["node"], json!({ "name": "Wide", "phone": "+15550100001" }));
+        let data = app.as_user(&ann, "{ contacts { edges { node { id name } } } }", json!({})).await.ok();
+        assert_eq!(data["contacts"]["edges"][0]["node"]["name"], "Wide");
+    }
+
     async fn contact_input_is_validated_field_by_field(app) {
         let ann = app.sign_up("ann", "acme").await;
         for (input, field) in [
