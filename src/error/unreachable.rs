@@ -7,13 +7,8 @@
 pub fn is_unreachable(error: &(dyn std::error::Error + 'static)) -> bool {
     use sea_orm::{DbErr, RuntimeErr};
     if let Some(error) = error.downcast_ref::<DbErr>() {
-        return match error {
-            DbErr::ConnectionAcquire(_) => true,
-            DbErr::Conn(RuntimeErr::SqlxError(error))
-            | DbErr::Exec(RuntimeErr::SqlxError(error))
-            | DbErr::Query(RuntimeErr::SqlxError(error)) => sqlx_unreachable(error),
-            _ => false,
-        };
+        return matches!(error, DbErr::ConnectionAcquire(_))
+            || sqlx_error(error).is_some_and(sqlx_unreachable);
     }
     if let Some(RuntimeErr::SqlxError(error)) = error.downcast_ref::<RuntimeErr>() {
         return sqlx_unreachable(error);
@@ -28,20 +23,25 @@ pub fn is_unreachable(error: &(dyn std::error::Error + 'static)) -> bool {
 /// being unreachable now: a fresh connection may well succeed.
 pub fn is_broken_connection(error: &sea_orm::DbErr) -> bool {
     use sea_orm::sqlx::Error as Sqlx;
+    sqlx_error(error).is_some_and(|error| match error {
+        Sqlx::Io(_) | Sqlx::WorkerCrashed => true,
+        // 57P01: terminated by an administrator (or a restart); class 08: connection
+        // exception.
+        Sqlx::Database(error) => error
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code == "57P01"),
+        _ => false,
+    })
+}
+
+/// The driver's error under a statement's or a connection's failure.
+fn sqlx_error(error: &sea_orm::DbErr) -> Option<&sea_orm::sqlx::Error> {
     use sea_orm::{DbErr, RuntimeErr};
     match error {
         DbErr::Conn(RuntimeErr::SqlxError(error))
         | DbErr::Exec(RuntimeErr::SqlxError(error))
-        | DbErr::Query(RuntimeErr::SqlxError(error)) => match &**error {
-            Sqlx::Io(_) | Sqlx::WorkerCrashed => true,
-            // 57P01: terminated by an administrator (or a restart); class 08: connection
-            // exception.
-            Sqlx::Database(error) => error
-                .code()
-                .is_some_and(|code| code.starts_with("08") || code == "57P01"),
-            _ => false,
-        },
-        _ => false,
+        | DbErr::Query(RuntimeErr::SqlxError(error)) => Some(error),
+        _ => None,
     }
 }
 

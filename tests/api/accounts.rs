@@ -231,14 +231,12 @@ async fn invitations_are_delivered_over_smtp_with_retries(backend: Backend) {
     // The sink has the mail as soon as it accepts it; the dispatcher records the
     // delivery just after.
     let delivered = "SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL AND attempts = 1";
-    let started = std::time::Instant::now();
-    while app.count_rows(delivered).await < 1 {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the delivery was not recorded"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    crate::helpers::eventually(
+        Duration::from_secs(20),
+        "the delivery was not recorded",
+        || async { app.count_rows(delivered).await >= 1 },
+    )
+    .await;
     assert_eq!(app.count_rows(delivered).await, 1);
     // The stored body is sealed: the token is not readable in the database.
     assert_eq!(

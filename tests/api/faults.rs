@@ -499,51 +499,25 @@ async fn connections_ended_while_idle_in_the_pool_are_replaced_unseen() {
     for reply in futures_util::future::join_all(warm).await {
         reply.ok();
     }
-    let database = app
-        .database_url
-        .rsplit_once('/')
-        .map(|(_, name)| name.to_owned())
-        .expect("a database name");
-    let admin = connect_admin(&crate::helpers::postgres_admin_url()).await;
-    let pids: Vec<i32> = admin
-        .query_all_raw(Statement::from_sql_and_values(
-            sea_orm::DbBackend::Postgres,
-            "SELECT pid FROM pg_stat_activity WHERE datname = $1",
-            [database.into()],
-        ))
+    let pids = app
+        .query_texts(
+            "SELECT pid::text FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
         .await
-        .expect("the gateway's connections")
-        .iter()
-        .map(|row| row.try_get("", "pid").expect("pid"))
-        .collect();
+        .join(", ");
     assert!(!pids.is_empty(), "the gateway held no connection to end");
-    let gone = |sql: &'static str| {
-        Statement::from_sql_and_values(sea_orm::DbBackend::Postgres, sql, [pids.clone().into()])
-    };
-    admin
-        .execute_raw(gone(
-            "SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid",
-        ))
-        .await
-        .expect("end the gateway's connections");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let left = admin
-            .query_one_raw(gone(
-                "SELECT count(*) AS left FROM pg_stat_activity WHERE pid = ANY($1::int[])",
-            ))
-            .await
-            .expect("count")
-            .and_then(|row| row.try_get::<i64>("", "left").ok());
-        if left == Some(0) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{left:?} connections still alive"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    app.execute(&format!(
+        "SELECT pg_terminate_backend(pid) FROM unnest(ARRAY[{pids}]) AS pid"
+    ))
+    .await;
+    let alive = format!("SELECT count(*) FROM pg_stat_activity WHERE pid IN ({pids})");
+    crate::helpers::eventually(
+        Duration::from_secs(10),
+        "the ended connections are still alive",
+        || async { app.count_rows(&alive).await == 0 },
+    )
+    .await;
 
     // Reads and writes right after, each on whatever the pool hands out.
     for turn in 0..6 {

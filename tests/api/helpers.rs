@@ -105,6 +105,21 @@ pub fn postgres_admin_url() -> String {
     })
 }
 
+/// Polls `done` every 20 ms until it holds; panics with `what` once `bound` has passed.
+/// For what the gateway does just after it answers (a delivery recorded, a connection
+/// handed back).
+pub async fn eventually<F, Fut>(bound: std::time::Duration, what: &str, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = std::time::Instant::now();
+    while !done().await {
+        assert!(started.elapsed() < bound, "{what} (after {bound:?})");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// Connects to the test database as its (superuser) owner, for checks below the API.
 pub async fn connect_admin(database_url: &str) -> DatabaseConnection {
     Database::connect(database_url)
