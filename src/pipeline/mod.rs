@@ -371,7 +371,11 @@ async fn execute(
         state.metrics.introspection_answered(false);
     }
     let signals = Signals::of_errors(&response.errors);
-    if failed_before_execution {
+    // A mutation rolled back because the database went away did nothing: like a request
+    // that could not start, it answers 503 so that it is sent again. A query that lost
+    // the database half-way keeps what it read (`200`, the missing fields `UNAVAILABLE`).
+    let nothing_done = response.data == Value::Null && signals.unavailable;
+    if failed_before_execution || nothing_done {
         Outcome::RequestError { body, signals }
     } else {
         Outcome::Answered { body, signals }

@@ -460,7 +460,14 @@ async fn a_postgresql_restart_fails_requests_retryably_and_the_gateway_recovers(
     for failure in &failures {
         let error = &failure.body["errors"][0];
         assert_eq!(error["extensions"]["code"], "UNAVAILABLE", "{failure:?}");
-        assert_eq!(failure.status, 503, "{failure:?}");
+        // A query that lost the database half-way answers what it read, the fields it
+        // could not read failing retryably; anything else that failed did nothing: 503.
+        if failure.body["data"].is_object() {
+            assert!(failure.created.is_none(), "a partial mutation: {failure:?}");
+            assert_eq!(failure.status, 200, "{failure:?}");
+        } else {
+            assert_eq!(failure.status, 503, "{failure:?}");
+        }
         assert!(error["extensions"]["requestId"].is_string(), "{failure:?}");
         match error["extensions"]["retryable"].as_bool() {
             Some(true) => assert_eq!(error["extensions"]["retryAfter"], 1, "{failure:?}"),
