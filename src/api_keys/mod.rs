@@ -77,6 +77,8 @@ pub struct ApiKey {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+impl crate::graphql::plain::PageNode for ApiKey {}
+
 impl From<api_key::Model> for ApiKey {
     fn from(model: api_key::Model) -> Self {
         let now = Utc::now();

@@ -37,6 +37,8 @@ pub struct AuditEntry {
     pub created_at: DateTime<Utc>,
 }
 
+impl crate::graphql::plain::PageNode for AuditEntry {}
+
 impl From<audit_log::Model> for AuditEntry {
     fn from(model: audit_log::Model) -> Self {
         AuditEntry {

@@ -47,6 +47,8 @@ pub struct ChannelIdentity {
     pub created_at: DateTime<Utc>,
 }
 
+impl crate::graphql::plain::PageNode for ChannelIdentity {}
+
 #[async_graphql::ComplexObject]
 impl ChannelIdentity {
     /// The channels whose provider traffic this identity carries.

@@ -74,6 +74,8 @@ pub struct ChannelConfig {
     pub updated_at: DateTime<Utc>,
 }
 
+impl crate::graphql::plain::PageNode for ChannelConfig {}
+
 /// What anyone may know of a channel: what a web chat widget needs before anyone signs
 /// in. Never instructions, provider, model, other settings or credentials.
 #[derive(SimpleObject)]

@@ -59,6 +59,8 @@ pub struct Contact {
     stored_attributes: String,
 }
 
+impl crate::graphql::plain::PageNode for Contact {}
+
 #[ComplexObject(guard = "Allow(P::ReadContacts)")]
 impl Contact {
     /// Private notes: only the contact's owner and MANAGER or higher read them (never

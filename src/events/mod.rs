@@ -56,6 +56,8 @@ pub struct Event {
     pub created_at: DateTime<Utc>,
 }
 
+impl crate::graphql::plain::PageNode for Event {}
+
 impl From<event::Model> for Event {
     fn from(model: event::Model) -> Self {
         Event {

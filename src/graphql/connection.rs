@@ -26,6 +26,7 @@ use async_graphql::{
 use futures_util::future::join_all;
 
 use super::pagination::{ConnectionTotals, Cursor, CursorKey, IdCursor};
+use super::plain::{self, PageNode};
 
 /// A page of `Node`s, its cursors keyed by `K`.
 pub struct Page<Node, K = IdCursor> {
@@ -41,7 +42,7 @@ type DeclaredEdge<Node, K> = Edge<Cursor<K>, Node, async_graphql::connection::Em
 
 impl<Node, K> OutputType for Page<Node, K>
 where
-    Node: ContainerType,
+    Node: PageNode,
     K: CursorKey + Send + Sync,
 {
     fn type_name() -> Cow<'static, str> {
@@ -81,7 +82,7 @@ where
 
 impl<Node, K> Page<Node, K>
 where
-    Node: ContainerType,
+    Node: PageNode,
     K: CursorKey + Send + Sync,
 {
     fn page_info(&self, ctx: &Context<'_>, field: &Positioned<Field>) -> ServerResult<Value> {
@@ -122,6 +123,19 @@ where
                 _ => Ok(None),
             })
             .collect::<ServerResult<Vec<_>>>()?;
+        if plain::may_write(ctx)
+            && let Some(written) = plain::edges(
+                ctx,
+                set,
+                &edge_name,
+                &edge_fields,
+                &node_shapes,
+                &self.edges,
+            )
+            .await
+        {
+            return Ok(written);
+        }
         let edges = self
             .edges
             .iter()
@@ -162,6 +176,11 @@ where
             Some((_, node)) => Shape::of(&ctx.with_selection_set(set), node)?,
             None => return Ok(Value::List(Vec::new())),
         };
+        if plain::may_write(ctx)
+            && let Some(written) = plain::nodes(ctx, &shape, &self.edges).await
+        {
+            return Ok(written);
+        }
         let shape = &shape;
         let nodes = self
             .edges
@@ -181,9 +200,9 @@ where
 }
 
 /// The fields a selection set asks of objects of one type, in selection order.
-struct Shape<'a> {
-    type_name: Cow<'static, str>,
-    fields: Vec<&'a Positioned<Field>>,
+pub(super) struct Shape<'a> {
+    pub(super) type_name: Cow<'static, str>,
+    pub(super) fields: Vec<&'a Positioned<Field>>,
 }
 
 impl<'a> Shape<'a> {

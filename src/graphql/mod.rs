@@ -11,6 +11,7 @@ pub mod introspection;
 pub mod limits;
 pub mod loaders;
 pub mod pagination;
+pub mod plain;
 pub mod response;
 pub mod text;
 

@@ -15,7 +15,6 @@ use std::collections::HashMap;
 use async_graphql::parser::types::{FragmentDefinition, Selection, SelectionSet};
 use async_graphql::{Name, Positioned, ServerError, Value};
 use serde::Serialize;
-use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 
 type Fragments = HashMap<Name, Positioned<FragmentDefinition>>;
 
@@ -93,35 +92,40 @@ impl<'d> Selected<'d> {
     }
 }
 
-/// A value written with its selection's field order.
-struct Ordered<'a, 'd> {
-    value: &'a Value,
-    selected: &'a Selected<'d>,
-}
-
-impl Serialize for Ordered<'_, '_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self.value {
-            Value::Object(fields) => {
-                let order = self.selected.order();
-                let mut map = serializer.serialize_map(Some(fields.len()))?;
-                // An object resolved field by field in selection order (every node of a
-                // page: `graphql::connection`) is written as it stands, with no look-up.
-                let in_order = fields.len() == order.len()
-                    && fields
-                        .keys()
-                        .zip(order)
-                        .all(|(key, (selected, _))| key.as_str() == *selected);
-                if in_order {
-                    for ((key, value), (_, selected)) in fields.iter().zip(order) {
-                        map.serialize_entry(key.as_str(), &Ordered { value, selected })?;
+/// Writes `value` as JSON with its selection's field order. A hand-written walk rather
+/// than a `Serialize` impl: a page written ahead (`graphql::plain`, a [`Value::Binary`])
+/// goes in as it stands, where serde could take it only after parsing it again.
+fn write_value(out: &mut Vec<u8>, value: &Value, selected: &Selected<'_>) {
+    match value {
+        Value::Object(fields) => {
+            let order = selected.order();
+            out.push(b'{');
+            let mut first = true;
+            let mut entry =
+                |out: &mut Vec<u8>, key: &str, value: &Value, selected: &Selected<'_>| {
+                    if !std::mem::take(&mut first) {
+                        out.push(b',');
                     }
-                    return map.end();
+                    super::plain::write_str(out, key);
+                    out.push(b':');
+                    write_value(out, value, selected);
+                };
+            // An object resolved field by field in selection order (every node of a
+            // page: `graphql::connection`) is written as it stands, with no look-up.
+            let in_order = fields.len() == order.len()
+                && fields
+                    .keys()
+                    .zip(order)
+                    .all(|(key, (selected, _))| key.as_str() == *selected);
+            if in_order {
+                for ((key, value), (_, selected)) in fields.iter().zip(order) {
+                    entry(out, key, value, selected);
                 }
+            } else {
                 let mut written = 0;
                 for (key, selected) in order {
                     if let Some(value) = fields.get(*key) {
-                        map.serialize_entry(key, &Ordered { value, selected })?;
+                        entry(out, key, value, selected);
                         written += 1;
                     }
                 }
@@ -129,34 +133,42 @@ impl Serialize for Ordered<'_, '_> {
                 if written < fields.len() {
                     let unselected = Selected {
                         sets: Vec::new(),
-                        fragments: self.selected.fragments,
+                        fragments: selected.fragments,
                         order: OnceCell::new(),
                     };
                     for (key, value) in fields {
                         if !order.iter().any(|(seen, _)| *seen == key.as_str()) {
-                            let value = Ordered {
-                                value,
-                                selected: &unselected,
-                            };
-                            map.serialize_entry(key.as_str(), &value)?;
+                            entry(out, key, value, &unselected);
                         }
                     }
                 }
-                map.end()
             }
-            Value::List(items) => {
-                let mut seq = serializer.serialize_seq(Some(items.len()))?;
-                for value in items {
-                    seq.serialize_element(&Ordered {
-                        value,
-                        selected: self.selected,
-                    })?;
-                }
-                seq.end()
-            }
-            other => other.serialize(serializer),
+            out.push(b'}');
         }
+        Value::List(items) => {
+            out.push(b'[');
+            for (index, value) in items.iter().enumerate() {
+                if index > 0 {
+                    out.push(b',');
+                }
+                write_value(out, value, selected);
+            }
+            out.push(b']');
+        }
+        // A page written ahead, already in selection order.
+        Value::Binary(written) => out.extend_from_slice(written),
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Boolean(true) => out.extend_from_slice(b"true"),
+        Value::Boolean(false) => out.extend_from_slice(b"false"),
+        Value::Number(number) => write_json(out, number),
+        Value::String(text) => super::plain::write_str(out, text),
+        Value::Enum(name) => super::plain::write_str(out, name),
     }
+}
+
+/// Writes a number with serde (as async-graphql would): writing to a `Vec` cannot fail.
+fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    let _ = serde_json::to_writer(&mut *out, value);
 }
 
 /// The parts of an executed operation's answer.
@@ -167,30 +179,23 @@ pub struct Answer<'a, 'd> {
     pub errors: &'a [ServerError],
 }
 
-impl Serialize for Answer<'_, '_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(None)?;
-        if let Some(value) = self.data {
-            map.serialize_entry(
-                "data",
-                &Ordered {
-                    value,
-                    selected: self.selected,
-                },
-            )?;
-        }
-        if !self.errors.is_empty() {
-            map.serialize_entry("errors", self.errors)?;
-        }
-        map.end()
-    }
-}
-
 /// Writes `answer` as JSON.
 pub fn to_bytes(answer: &Answer<'_, '_>) -> Result<Vec<u8>, serde_json::Error> {
-    let mut bytes = Vec::with_capacity(4096);
-    serde_json::to_writer(&mut bytes, answer)?;
-    Ok(bytes)
+    let mut out = Vec::with_capacity(4096);
+    out.push(b'{');
+    if let Some(value) = answer.data {
+        out.extend_from_slice(b"\"data\":");
+        write_value(&mut out, value, answer.selected);
+    }
+    if !answer.errors.is_empty() {
+        if answer.data.is_some() {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"errors\":");
+        serde_json::to_writer(&mut out, answer.errors)?;
+    }
+    out.push(b'}');
+    Ok(out)
 }
 
 #[cfg(test)]

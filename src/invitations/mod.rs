@@ -44,6 +44,8 @@ pub struct Invitation {
     pub accepted_at: Option<DateTime<Utc>>,
 }
 
+impl crate::graphql::plain::PageNode for Invitation {}
+
 impl From<invitation::Model> for Invitation {
     fn from(model: invitation::Model) -> Self {
         Invitation {

@@ -32,6 +32,8 @@ pub struct Member {
     address: String,
 }
 
+impl crate::graphql::plain::PageNode for Member {}
+
 #[ComplexObject]
 impl Member {
     /// The member's email: ADMIN or higher, and the member themself (for others the

@@ -298,6 +298,9 @@ async fn execute(
         dispatcher = loaders.dispatcher();
         request = request.data(loaders);
     }
+    if !shape.repeats_keys {
+        request = request.data(crate::graphql::plain::WriteAhead);
+    }
     let context = Arc::new(context);
     let complexity_before = call.budget.complexity_spent();
     let schema = if call.budget.batched() || shape.introspects {

@@ -162,6 +162,8 @@ pub struct Session {
     pub current: bool,
 }
 
+impl crate::graphql::plain::PageNode for Session {}
+
 #[derive(InputObject)]
 pub struct ChangePasswordInput {
     pub current_password: String,

@@ -222,6 +222,95 @@ on_both_databases! {
             .ok();
     }
 
+    async fn a_page_of_messages_written_whole_answers_as_field_by_field(app) {
+        // A page whose nodes select only plain fields is written straight to JSON
+        // (`graphql::plain`); selecting `conversation { id }` as well answers the same page
+        // field by field. Both must agree on every value, its escaping and its order.
+        let owner = app.sign_up("ann", "acme").await;
+        let dana = app.create_contact(&owner, "Dana", "dana@customer.example.com").await;
+        let talk = start(&app, &owner, &dana, "SMS").await;
+        post(&app, &owner, &talk, "CONTACT", "Quotes \" and \\ back\nslash, tab\t, é, 日本, 🙂, </script>").await;
+        post(&app, &owner, &talk, "AGENT", "Plain reply.").await;
+        post(&app, &owner, &talk, "AI", "line\u{2028}separator \u{7f}").await;
+        let fields = "__typename id conversationId author authorId body createdAt";
+        let page = |extra: &str| {
+            format!(
+                "query($id: ID!) {{ conversation(id: $id) {{ messages(last: 3) {{ totalCount \
+                 edges {{ __typename cursor node {{ {fields} {extra} }} }} \
+                 pageInfo {{ hasPreviousPage }} nodes {{ b: body ...M {extra} }} }} }} }} \
+                 fragment M on Message {{ author createdAt }}"
+            )
+        };
+        let whole = app.as_user(&owner, &page(""), json!({ "id": talk })).await.ok();
+        let mut by_field = app.as_user(&owner, &page("conversation { id }"), json!({ "id": talk })).await.ok();
+        let messages = &mut by_field["conversation"]["messages"];
+        for list in ["edges", "nodes"] {
+            for item in messages[list].as_array_mut().expect("list") {
+                let node = if list == "edges" { &mut item["node"] } else { item };
+                let conversation = node.as_object_mut().expect("node").remove("conversation");
+                assert_eq!(conversation.expect("conversation")["id"], talk.as_str());
+            }
+        }
+        assert_eq!(
+            serde_json::to_string(&whole).expect("json"),
+            serde_json::to_string(&by_field).expect("json")
+        );
+        let nodes = &whole["conversation"]["messages"]["nodes"];
+        assert_eq!(nodes[0]["b"], "Quotes \" and \\ back\nslash, tab\t, é, 日本, 🙂, </script>");
+        assert_eq!(nodes[2]["b"], "line\u{2028}separator \u{7f}");
+        let edge = &whole["conversation"]["messages"]["edges"][1];
+        assert_eq!(edge["__typename"], "MessageEdge");
+        assert_eq!(edge["node"]["__typename"], "Message");
+        assert_eq!(edge["node"]["authorId"], owner.user_id.as_str());
+        assert_eq!(whole["conversation"]["messages"]["edges"][0]["node"]["authorId"], Value::Null);
+
+        // One response key selected twice, aliases and fragments: merged, in order.
+        let merged = app
+            .as_user(
+                &owner,
+                "query($id: ID!) { conversation(id: $id) { messages(last: 2) { edges { node { body } } edges { cursor node { id body } } } } }",
+                json!({ "id": talk }),
+            )
+            .await
+            .ok();
+        let edge = &merged["conversation"]["messages"]["edges"][1];
+        assert_eq!(edge.as_object().expect("edge").keys().collect::<Vec<_>>(), ["node", "cursor"]);
+        assert_eq!(edge["node"].as_object().expect("node").keys().collect::<Vec<_>>(), ["body", "id"]);
+        assert_eq!(edge["node"]["body"], "line\u{2028}separator \u{7f}");
+
+        // The page itself selected twice under one key, each time with other fields:
+        // both selections merge into one page.
+        let twice = app
+            .as_user(
+                &owner,
+                "query($id: ID!) { conversation(id: $id) { m: messages(last: 2) { edges { node { body } } } \
+                 ...More } } fragment More on Conversation { m: messages(last: 2) { edges { cursor node { author } } } }",
+                json!({ "id": talk }),
+            )
+            .await
+            .ok();
+        let edge = &twice["conversation"]["m"]["edges"][0];
+        assert_eq!(edge.as_object().expect("edge").keys().collect::<Vec<_>>(), ["node", "cursor"]);
+        assert_eq!(edge["node"].as_object().expect("node").keys().collect::<Vec<_>>(), ["body", "author"]);
+        assert_eq!(edge["node"]["author"], "AGENT");
+
+        // The type's guards hold for a page written whole: without contacts:read_pii, a
+        // key lists the messages, never what they say.
+        let (_, no_pii) = app.create_api_key(&owner, "no pii", &["CONVERSATIONS_READ"]).await;
+        let listed = app
+            .as_key(&no_pii, "query($id: ID!) { conversation(id: $id) { messages { nodes { author createdAt } } } }", json!({ "id": talk }))
+            .await
+            .ok();
+        assert_eq!(listed["conversation"]["messages"]["nodes"][1]["author"], "AGENT");
+        for read in ["nodes { author body }", "edges { node { body } }"] {
+            let refused = app
+                .as_key(&no_pii, &format!("query($id: ID!) {{ conversation(id: $id) {{ messages {{ {read} }} }} }}"), json!({ "id": talk }))
+                .await;
+            assert_eq!(refused.code(), Some("FORBIDDEN"), "{read}");
+            assert!(!refused.body.to_string().contains("Plain reply"), "{}", refused.body);
+        }
+    }
+
     async fn contacts_carry_tags_external_ids_and_attributes(app) {
         let owner = app.sign_up("ann", "acme").await;
         let created = app

@@ -153,6 +153,8 @@ struct Walk<'a> {
     introspection_weight: u64,
     /// A root field that is neither introspection nor `__typename`.
     selects_data: bool,
+    /// Some selection set selects one response key twice.
+    repeats_keys: bool,
 }
 
 /// What the walk learned about an operation that passed the checks of its own shape.
@@ -168,6 +170,10 @@ pub struct OperationShape {
     pub introspection_weight: u64,
     pub aliases: usize,
     pub directives: usize,
+    /// Some selection set selects one response key twice (directly, or through
+    /// fragments): its values are merged, so pages are not written ahead
+    /// (`graphql::plain`).
+    pub repeats_keys: bool,
 }
 
 /// Walks the operation that will run: refuses what is too deep, circular introspection
@@ -189,8 +195,9 @@ pub fn check_operation(
         introspection_keys: HashSet::new(),
         introspection_weight: 0,
         selects_data: false,
+        repeats_keys: false,
     };
-    walk.selection_set(&operation.selection_set.node, 0, None)?;
+    walk.selection_set(&operation.selection_set.node, 0, None, &mut Vec::new())?;
     let introspections = walk.introspection_keys.len();
     Ok(OperationShape {
         introspects: introspections > 0,
@@ -199,6 +206,7 @@ pub fn check_operation(
         introspection_weight: walk.introspection_weight,
         aliases: walk.aliases,
         directives: walk.directives,
+        repeats_keys: walk.repeats_keys,
     })
 }
 
@@ -262,11 +270,14 @@ impl Introspection {
 }
 
 impl<'a> Walk<'a> {
+    /// `keys` are the response keys already selected on the same objects (fragments
+    /// spread into a set add to its keys).
     fn selection_set(
         &mut self,
         set: &'a SelectionSet,
         depth: usize,
         introspection: Option<Introspection>,
+        keys: &mut Vec<&'a str>,
     ) -> Result<(), AppError> {
         for item in &set.items {
             self.visits += 1;
@@ -278,6 +289,12 @@ impl<'a> Walk<'a> {
             match &item.node {
                 Selection::Field(field) => {
                     let field = &field.node;
+                    let key = field.response_key().node.as_str();
+                    if keys.contains(&key) {
+                        self.repeats_keys = true;
+                    } else {
+                        keys.push(key);
+                    }
                     self.directives += field.directives.len();
                     if field.alias.is_some() {
                         self.aliases += 1;
@@ -321,11 +338,21 @@ impl<'a> Walk<'a> {
                             "{what} is nested deeper than {max} fields"
                         )));
                     }
-                    self.selection_set(&field.selection_set.node, depth, introspection)?;
+                    self.selection_set(
+                        &field.selection_set.node,
+                        depth,
+                        introspection,
+                        &mut Vec::new(),
+                    )?;
                 }
                 Selection::InlineFragment(fragment) => {
                     self.directives += fragment.node.directives.len();
-                    self.selection_set(&fragment.node.selection_set.node, depth, introspection)?;
+                    self.selection_set(
+                        &fragment.node.selection_set.node,
+                        depth,
+                        introspection,
+                        keys,
+                    )?;
                 }
                 Selection::FragmentSpread(spread) => {
                     self.directives += spread.node.directives.len();
@@ -339,7 +366,12 @@ impl<'a> Walk<'a> {
                     };
                     self.directives += fragment.node.directives.len();
                     self.fragment_path.push(name);
-                    self.selection_set(&fragment.node.selection_set.node, depth, introspection)?;
+                    self.selection_set(
+                        &fragment.node.selection_set.node,
+                        depth,
+                        introspection,
+                        keys,
+                    )?;
                     self.fragment_path.pop();
                 }
             }

@@ -197,3 +197,17 @@ fn operations_are_selected_by_name() {
     assert!(select_operation(&document, Some("B")).is_ok_and(is_mutation));
     assert!(select_operation(&document, Some("C")).is_err());
 }
+
+#[test]
+fn a_response_key_selected_twice_is_told_wherever_it_is() {
+    let repeats = |query: &str| shape(query).expect("shape").repeats_keys;
+    assert!(!repeats("{ a { b c } d { b c } e: a { b } }"));
+    assert!(!repeats("query { a { ...F } } fragment F on T { b c }"));
+    assert!(repeats("{ a { b } a { c } }"));
+    assert!(repeats("{ x { y: b y: b } }"));
+    assert!(repeats("{ a { b ... on T { b } } }"));
+    assert!(repeats(
+        "query { m { ...F } } fragment F on T { n { k } ... on T { n { j } } }"
+    ));
+    assert!(repeats("query { ...F a } fragment F on Query { a }"));
+}
