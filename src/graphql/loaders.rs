@@ -14,7 +14,7 @@
 //! and authorization stays with the fields, which ask the request for their role or scope
 //! before they load.
 
-use std::collections::HashMap;
+use super::batching::HashMap;
 use std::hash::Hash;
 use std::sync::Arc;
 
@@ -180,7 +180,8 @@ fn by_key<K: Copy + Eq + std::hash::Hash, Row>(
     key_of: impl Fn(&Row) -> Uuid,
     wrap: impl Fn(Uuid) -> K,
 ) -> HashMap<K, Row> {
-    let wanted: std::collections::HashSet<K> = keys.iter().copied().collect();
+    let wanted: std::collections::HashSet<K, foldhash::fast::RandomState> =
+        keys.iter().copied().collect();
     rows.into_iter()
         .map(|row| (wrap(key_of(&row)), row))
         .filter(|(key, _)| wanted.contains(key))
@@ -247,7 +248,7 @@ fn groups<K, G: Clone + Eq + std::hash::Hash>(
     group_of: impl Fn(&K) -> G,
     parent_of: impl Fn(&K) -> Uuid,
 ) -> HashMap<G, Vec<Uuid>> {
-    let mut groups: HashMap<G, Vec<Uuid>> = HashMap::new();
+    let mut groups: HashMap<G, Vec<Uuid>> = HashMap::default();
     for key in keys {
         groups
             .entry(group_of(key))
@@ -270,7 +271,7 @@ impl BatchLoad<ConversationsOf, Vec<conversation::Model>> for TenantLoader {
         keys: Vec<ConversationsOf>,
     ) -> Result<HashMap<ConversationsOf, Vec<conversation::Model>>, LoadError> {
         let db = self.db()?;
-        let mut loaded = HashMap::new();
+        let mut loaded = HashMap::default();
         for ((page, status), contacts) in
             groups(&keys, |k| (k.page.clone(), k.status), |k| k.contact)
         {
@@ -303,7 +304,7 @@ impl BatchLoad<ConversationCount, u64> for TenantLoader {
         keys: Vec<ConversationCount>,
     ) -> Result<HashMap<ConversationCount, u64>, LoadError> {
         let db = self.db()?;
-        let mut loaded = HashMap::new();
+        let mut loaded = HashMap::default();
         for (status, contacts) in groups(&keys, |k| k.status, |k| k.contact) {
             let totals = db
                 .count_per_parent::<conversation::Entity>(
@@ -327,7 +328,7 @@ impl BatchLoad<MessagesOf, Vec<message::Model>> for TenantLoader {
         keys: Vec<MessagesOf>,
     ) -> Result<HashMap<MessagesOf, Vec<message::Model>>, LoadError> {
         let db = self.db()?;
-        let mut loaded = HashMap::new();
+        let mut loaded = HashMap::default();
         for (page, conversations) in groups(&keys, |k| k.page.clone(), |k| k.conversation) {
             let mut per_conversation = db
                 .rows_per_parent::<message::Entity>(
