@@ -47,8 +47,8 @@ fn column(row: &QueryResult, name: &str) -> Result<usize, DbErr> {
 /// with their conversations and messages that was a tenth of the gateway's work. A
 /// PostgreSQL statement's columns have one type for all its rows, so a page reads its
 /// first row with every check (SeaORM's `TryGetable`, as the derived model does) and
-/// the others without SQLx's repeated type check, for the types listed here. Other
-/// types (the stored enums) are read the checked way on every row.
+/// the others without SQLx's repeated type check, for the types listed here (the
+/// stored enums as the text they are stored as).
 pub trait Column: TryGetable {
     /// This value of a PostgreSQL row, its column's type already found compatible.
     fn unchecked(_row: &PgRow, _at: usize) -> Option<Result<Self, DbErr>> {
@@ -94,9 +94,27 @@ macro_rules! unchecked_columns {
 }
 unchecked_columns!(String, uuid::Uuid, chrono::DateTime<chrono::Utc>);
 
-impl Column for entity::ChannelKind {}
-impl Column for entity::ConversationStatus {}
-impl Column for entity::MessageAuthor {}
+/// The stored enums: their text read as a string is, and turned into the enum as
+/// SeaORM turns it (`ActiveEnum::try_from_value`).
+macro_rules! unchecked_enums {
+    ($($type:ty),* $(,)?) => {
+        $(impl Column for $type {
+            fn unchecked(row: &PgRow, at: usize) -> Option<Result<Self, DbErr>> {
+                let text = String::unchecked(row, at)?;
+                Some(text.and_then(|text| <$type as sea_orm::ActiveEnum>::try_from_value(&text)))
+            }
+
+            fn verify(row: &PgRow, at: usize) -> Result<(), DbErr> {
+                String::verify(row, at)
+            }
+        })*
+    };
+}
+unchecked_enums!(
+    entity::ChannelKind,
+    entity::ConversationStatus,
+    entity::MessageAuthor
+);
 
 /// A required column's value; `checked` for a statement's first row.
 pub fn value<T: Column>(row: &QueryResult, at: usize, checked: bool) -> Result<T, DbErr> {
