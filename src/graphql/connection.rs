@@ -123,16 +123,15 @@ where
                 _ => Ok(None),
             })
             .collect::<ServerResult<Vec<_>>>()?;
-        if plain::may_write(ctx)
-            && let Some(written) = plain::edges(
-                ctx,
-                set,
-                &edge_name,
-                &edge_fields,
-                &node_shapes,
-                &self.edges,
-            )
-            .await
+        if let Some(written) = plain::edges(
+            ctx,
+            set,
+            &edge_name,
+            &edge_fields,
+            &node_shapes,
+            &self.edges,
+        )
+        .await
         {
             return Ok(written);
         }
@@ -176,9 +175,7 @@ where
             Some((_, node)) => Shape::of(&ctx.with_selection_set(set), node)?,
             None => return Ok(Value::List(Vec::new())),
         };
-        if plain::may_write(ctx)
-            && let Some(written) = plain::nodes(ctx, &shape, &self.edges).await
-        {
+        if let Some(written) = plain::nodes(ctx, &shape, &self.edges).await {
             return Ok(written);
         }
         let shape = &shape;

@@ -7,8 +7,9 @@
 //! nodes is plain (a value of the row: no arguments, nothing loaded, nothing that can
 //! fail), the page checks the type's own guards once, by resolving its first node
 //! through the type, and then writes every edge and node straight to JSON bytes, in
-//! selection order. Anything else (another field, a response key selected twice, a
-//! guard that refuses, an empty page) is answered field by field, as before.
+//! selection order. Anything else (another field, an operation that selects a response
+//! key twice, a guard that refuses, an empty page) is answered field by field, as
+//! before.
 //!
 //! The bytes travel to the answer writer as a [`Value::Binary`] (no field of tenantgate
 //! has a binary type, so nothing else makes one), which copies them into the answer as
@@ -28,9 +29,10 @@ use super::id::Id;
 /// be merged, so such an operation answers every page field by field.
 pub struct WriteAhead;
 
-/// Whether the page at `ctx` may be written ahead.
-pub(super) fn may_write(ctx: &Context<'_>) -> bool {
-    ctx.data_opt::<WriteAhead>().is_some()
+/// Whether a page of `Node`s at `ctx` may be written ahead. Every response key of the
+/// operation is then selected once, so a plan needs no check of its own for repeats.
+fn may_write<Node: PageNode>(ctx: &Context<'_>) -> bool {
+    Node::PLAIN && ctx.data_opt::<WriteAhead>().is_some()
 }
 
 /// A type whose objects a page holds. A type answers [`PageNode::write_field`] only for
@@ -161,8 +163,8 @@ struct NodePlan<'a> {
 }
 
 impl<'a> NodePlan<'a> {
-    /// The plan of `shape` for nodes like `first`, if every field is plain, every
-    /// response key is selected once, and the type's guards let the request read them.
+    /// The plan of `shape` for nodes like `first`, if every field is plain and the
+    /// type's guards let the request read them.
     async fn of<Node: PageNode>(
         ctx: &ContextSelectionSet<'_>,
         first: &Node,
@@ -171,15 +173,11 @@ impl<'a> NodePlan<'a> {
         if first.introspection_type_name() != shape.type_name {
             return None;
         }
-        let mut keys = Vec::with_capacity(shape.fields.len());
         let mut fields = Vec::with_capacity(shape.fields.len());
         let mut scratch = Vec::new();
         for field in &shape.fields {
             let key = field.node.response_key().node.as_str();
             let name = field.node.name.node.as_str();
-            if keys.contains(&key) {
-                return None;
-            }
             if name != "__typename" {
                 scratch.clear();
                 if !first.write_field(name, &mut scratch) {
@@ -191,8 +189,7 @@ impl<'a> NodePlan<'a> {
                     return None;
                 }
             }
-            fields.push((prefix(keys.is_empty(), key), name));
-            keys.push(key);
+            fields.push((prefix(fields.is_empty(), key), name));
         }
         Some(NodePlan {
             type_name: &shape.type_name,
@@ -238,17 +235,13 @@ pub(super) async fn edges<'a, Node: PageNode, C: async_graphql::connection::Curs
     node_shapes: &'a [Option<Shape<'a>>],
     edges: &[(C, Node)],
 ) -> Option<Value> {
-    if !Node::PLAIN {
+    if !may_write::<Node>(ctx) {
         return None;
     }
     let (_, first) = edges.first()?;
-    let mut keys = Vec::with_capacity(edge_fields.len());
     let mut parts = Vec::with_capacity(edge_fields.len());
     for (field, shape) in edge_fields.iter().zip(node_shapes) {
         let key = field.node.response_key().node.as_str();
-        if keys.contains(&key) {
-            return None;
-        }
         let part = match (field.node.name.node.as_str(), shape) {
             ("__typename", _) => EdgePart::Typename,
             ("cursor", _) => EdgePart::Cursor,
@@ -261,8 +254,7 @@ pub(super) async fn edges<'a, Node: PageNode, C: async_graphql::connection::Curs
             }
             _ => return None,
         };
-        parts.push((prefix(keys.is_empty(), key), part));
-        keys.push(key);
+        parts.push((prefix(parts.is_empty(), key), part));
     }
     let mut out = Vec::with_capacity(edges.len() * 128);
     out.push(b'[');
@@ -296,7 +288,7 @@ pub(super) async fn nodes<'a, Node: PageNode, C>(
     shape: &'a Shape<'a>,
     edges: &[(C, Node)],
 ) -> Option<Value> {
-    if !Node::PLAIN {
+    if !may_write::<Node>(ctx) {
         return None;
     }
     let (_, first) = edges.first()?;
