@@ -62,37 +62,99 @@ pub trait Column: TryGetable {
     }
 }
 
-macro_rules! unchecked_columns {
-    ($($type:ty),* $(,)?) => {
-        $(impl Column for $type {
-            fn unchecked(row: &PgRow, at: usize) -> Option<Result<Self, DbErr>> {
-                Some(
-                    row.try_get_unchecked::<$type, _>(at)
-                        .map_err(|error| DbErr::Type(error.to_string())),
-                )
-            }
-
-            fn verify(row: &PgRow, at: usize) -> Result<(), DbErr> {
-                use sea_orm::sqlx::{Postgres, Type};
-                // A position out of range is reported by the read that follows.
-                let Some(column) = row.columns().get(at) else {
-                    return Ok(());
-                };
-                if <$type as Type<Postgres>>::compatible(column.type_info()) {
-                    Ok(())
-                } else {
-                    Err(DbErr::Type(format!(
-                        "column {} is of type {}, not {}",
-                        column.name(),
-                        column.type_info(),
-                        std::any::type_name::<$type>()
-                    )))
-                }
-            }
-        })*
+/// Whether the column at `at` of `row` suits `T`, for a first row whose value is NULL.
+fn verify_type<T: sea_orm::sqlx::Type<sea_orm::sqlx::Postgres>>(
+    row: &PgRow,
+    at: usize,
+) -> Result<(), DbErr> {
+    // A position out of range is reported by the read that follows.
+    let Some(column) = row.columns().get(at) else {
+        return Ok(());
     };
+    if T::compatible(column.type_info()) {
+        Ok(())
+    } else {
+        Err(DbErr::Type(format!(
+            "column {} is of type {}, not {}",
+            column.name(),
+            column.type_info(),
+            std::any::type_name::<T>()
+        )))
+    }
 }
-unchecked_columns!(String, uuid::Uuid, chrono::DateTime<chrono::Utc>);
+
+/// A value decoded by SQLx without its type check.
+fn sqlx_unchecked<T>(row: &PgRow, at: usize) -> Option<Result<T, DbErr>>
+where
+    T: for<'r> sea_orm::sqlx::Decode<'r, sea_orm::sqlx::Postgres>
+        + sea_orm::sqlx::Type<sea_orm::sqlx::Postgres>,
+{
+    Some(
+        row.try_get_unchecked::<T, _>(at)
+            .map_err(|error| DbErr::Type(error.to_string())),
+    )
+}
+
+/// A value's bytes when PostgreSQL sent it in its binary format (statements with
+/// parameters); `None` for NULL or text.
+fn binary(row: &PgRow, at: usize) -> Option<&[u8]> {
+    use sea_orm::sqlx::postgres::PgValueFormat;
+    let value = row.try_get_raw(at).ok()?;
+    match value.format() {
+        PgValueFormat::Binary => value.as_bytes().ok(),
+        PgValueFormat::Text => None,
+    }
+}
+
+impl Column for String {
+    fn unchecked(row: &PgRow, at: usize) -> Option<Result<Self, DbErr>> {
+        sqlx_unchecked(row, at)
+    }
+
+    fn verify(row: &PgRow, at: usize) -> Result<(), DbErr> {
+        verify_type::<Self>(row, at)
+    }
+}
+
+impl Column for uuid::Uuid {
+    /// A binary `uuid` is its 16 bytes.
+    fn unchecked(row: &PgRow, at: usize) -> Option<Result<Self, DbErr>> {
+        match binary(row, at).and_then(|bytes| uuid::Uuid::from_slice(bytes).ok()) {
+            Some(id) => Some(Ok(id)),
+            None => sqlx_unchecked(row, at),
+        }
+    }
+
+    fn verify(row: &PgRow, at: usize) -> Result<(), DbErr> {
+        verify_type::<Self>(row, at)
+    }
+}
+
+/// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01 00:00:00 UTC).
+const POSTGRES_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+impl Column for chrono::DateTime<chrono::Utc> {
+    /// A binary `timestamptz` is microseconds since PostgreSQL's epoch: turned into a
+    /// time by arithmetic, where SQLx adds a duration to a calendar date and time.
+    fn unchecked(row: &PgRow, at: usize) -> Option<Result<Self, DbErr>> {
+        let micros = binary(row, at)
+            .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
+            .map(i64::from_be_bytes);
+        match micros {
+            Some(micros) => Some(
+                micros
+                    .checked_add(POSTGRES_EPOCH_MICROS)
+                    .and_then(chrono::DateTime::from_timestamp_micros)
+                    .ok_or_else(|| DbErr::Type(format!("time out of range: {micros} µs"))),
+            ),
+            None => sqlx_unchecked(row, at),
+        }
+    }
+
+    fn verify(row: &PgRow, at: usize) -> Result<(), DbErr> {
+        verify_type::<Self>(row, at)
+    }
+}
 
 /// The stored enums: their text read as a string is, and turned into the enum as
 /// SeaORM turns it (`ActiveEnum::try_from_value`).
@@ -167,16 +229,16 @@ macro_rules! by_position {
             };
             let [$($field,)* $($optional,)*] =
                 positions(first, [$(stringify!($field),)* $(stringify!($optional),)*])?;
-            rows.iter()
-                .enumerate()
-                .map(|(index, row)| {
-                    let checked = index == 0;
-                    Ok($module::Model {
-                        $($field: value(row, $field, checked)?,)*
-                        $($optional: optional(row, $optional, checked)?,)*
-                    })
-                })
-                .collect()
+            // Sized up front: collecting `Result`s would grow the vector row by row.
+            let mut models = Vec::with_capacity(rows.len());
+            for (index, row) in rows.iter().enumerate() {
+                let checked = index == 0;
+                models.push($module::Model {
+                    $($field: value(row, $field, checked)?,)*
+                    $($optional: optional(row, $optional, checked)?,)*
+                });
+            }
+            Ok(models)
         }
     };
 }

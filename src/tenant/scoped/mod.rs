@@ -40,9 +40,12 @@ pub trait TenantEntity: EntityTrait {
     /// `tenant::decode`).
     fn decode_rows(rows: Vec<sea_orm::QueryResult>) -> Result<Vec<Self::Model>, DbErr> {
         use sea_orm::FromQueryResult;
-        rows.iter()
-            .map(|row| Self::Model::from_query_result(row, ""))
-            .collect()
+        // Sized up front: collecting `Result`s would grow the vector row by row.
+        let mut models = Vec::with_capacity(rows.len());
+        for row in &rows {
+            models.push(Self::Model::from_query_result(row, "")?);
+        }
+        Ok(models)
     }
 }
 
