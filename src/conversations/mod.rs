@@ -78,7 +78,30 @@ pub struct Conversation {
     pub last_message_at: Option<DateTime<Utc>>,
 }
 
-impl crate::graphql::plain::PageNode for Conversation {}
+// Its fields but `contact`, `assignee` and `messages` are values of the row whose guards
+// read the request alone: a page of conversations writes them straight to JSON and
+// resolves the others (`graphql::plain`).
+impl crate::graphql::plain::PageNode for Conversation {
+    const PLAIN: bool = true;
+
+    fn write_field(&self, name: &str, out: &mut Vec<u8>) -> bool {
+        use crate::graphql::plain::{Plain, write_enum};
+        match name {
+            "id" => self.id.write(out),
+            "channel" => write_enum(&self.channel, out),
+            "status" => write_enum(&self.status, out),
+            "contactId" => self.contact_id.write(out),
+            "assigneeId" => self.assignee_id.write(out),
+            "summary" => self.summary.write(out),
+            "createdAt" => self.created_at.write(out),
+            "updatedAt" => self.updated_at.write(out),
+            "closedAt" => self.closed_at.write(out),
+            "lastMessageAt" => self.last_message_at.write(out),
+            _ => return false,
+        }
+        true
+    }
+}
 
 impl From<conversation::Model> for Conversation {
     fn from(model: conversation::Model) -> Self {

@@ -95,7 +95,7 @@ impl<'d> Selected<'d> {
 /// Writes `value` as JSON with its selection's field order. A hand-written walk rather
 /// than a `Serialize` impl: a page written ahead (`graphql::plain`, a [`Value::Binary`])
 /// goes in as it stands, where serde could take it only after parsing it again.
-fn write_value(out: &mut Vec<u8>, value: &Value, selected: &Selected<'_>) {
+pub(super) fn write_value(out: &mut Vec<u8>, value: &Value, selected: &Selected<'_>) {
     match value {
         Value::Object(fields) => {
             let order = selected.order();

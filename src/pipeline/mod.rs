@@ -299,7 +299,7 @@ async fn execute(
         request = request.data(loaders);
     }
     if !shape.repeats_keys {
-        request = request.data(crate::graphql::plain::WriteAhead);
+        request = request.data(crate::graphql::plain::WriteAhead::default());
     }
     let context = Arc::new(context);
     let complexity_before = call.budget.complexity_spent();

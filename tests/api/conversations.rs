@@ -34,6 +34,69 @@ async fn post(app: &TestApp, who: &Account, conversation: &str, author: &str, bo
         .clone()
 }
 
+/// Who asks: a person, or an API key by its secret.
+enum Who<'a> {
+    User(&'a Account),
+    Key(&'a str),
+}
+
+/// Answers `{ selection }` (after `head`, with `fragments`) twice: as it stands, where
+/// pages may be written straight to JSON (`graphql::plain`), and with one response key
+/// selected twice at the root, which answers every page field by field. Both answers
+/// must be the same: the data with its field order, and every error with its code and
+/// path. Returns the answer's body.
+async fn agree(
+    app: &TestApp,
+    who: &Who<'_>,
+    head: &str,
+    selection: &str,
+    fragments: &str,
+    variables: Value,
+) -> Value {
+    let ask = |query: String| {
+        let variables = variables.clone();
+        async move {
+            match who {
+                Who::User(account) => app.as_user(account, &query, variables).await,
+                Who::Key(key) => app.as_key(key, &query, variables).await,
+            }
+        }
+    };
+    let written = ask(format!("{head} {{ {selection} }} {fragments}")).await;
+    let by_field = ask(format!(
+        "{head} {{ {selection} twice: __typename twice: __typename }} {fragments}"
+    ))
+    .await;
+    assert_eq!(written.status, by_field.status, "{}", written.body);
+    let errors = |body: &Value| {
+        let mut errors: Vec<String> = body["errors"]
+            .as_array()
+            .map(|errors| {
+                errors
+                    .iter()
+                    .map(|error| {
+                        json!([error["extensions"]["code"], error["path"], error["message"]])
+                            .to_string()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        errors.sort();
+        errors
+    };
+    assert_eq!(errors(&written.body), errors(&by_field.body));
+    let mut expected = by_field.body["data"].clone();
+    if let Some(data) = expected.as_object_mut() {
+        assert_eq!(data.remove("twice"), Some(json!("Query")));
+    }
+    assert_eq!(
+        serde_json::to_string(&written.body["data"]).expect("json"),
+        serde_json::to_string(&expected).expect("json"),
+        "written ahead, then field by field"
+    );
+    written.body
+}
+
 on_both_databases! {
     async fn a_conversation_is_started_written_read_and_closed(app) {
         let owner = app.sign_up("ann", "acme").await;
@@ -223,9 +286,9 @@ on_both_databases! {
     }
 
     async fn a_page_of_messages_written_whole_answers_as_field_by_field(app) {
-        // A page whose nodes select only plain fields is written straight to JSON
-        // (`graphql::plain`); selecting `conversation { id }` as well answers the same page
-        // field by field. Both must agree on every value, its escaping and its order.
+        // A page of messages is written straight to JSON (`graphql::plain`); the same
+        // operation with a response key selected twice is answered field by field. Both
+        // must agree on every value, its escaping and its order.
         let owner = app.sign_up("ann", "acme").await;
         let dana = app.create_contact(&owner, "Dana", "dana@customer.example.com").await;
         let talk = start(&app, &owner, &dana, "SMS").await;
@@ -233,36 +296,27 @@ on_both_databases! {
         post(&app, &owner, &talk, "AGENT", "Plain reply.").await;
         post(&app, &owner, &talk, "AI", "line\u{2028}separator \u{7f}").await;
         let fields = "__typename id conversationId author authorId body createdAt";
-        let page = |extra: &str| {
-            format!(
-                "query($id: ID!) {{ conversation(id: $id) {{ messages(last: 3) {{ totalCount \
+        for extra in ["", "conversation { id status }"] {
+            let selection = format!(
+                "conversation(id: $id) {{ messages(last: 3) {{ totalCount \
                  edges {{ __typename cursor node {{ {fields} {extra} }} }} \
-                 pageInfo {{ hasPreviousPage }} nodes {{ b: body ...M {extra} }} }} }} }} \
-                 fragment M on Message {{ author createdAt }}"
-            )
-        };
-        let whole = app.as_user(&owner, &page(""), json!({ "id": talk })).await.ok();
-        let mut by_field = app.as_user(&owner, &page("conversation { id }"), json!({ "id": talk })).await.ok();
-        let messages = &mut by_field["conversation"]["messages"];
-        for list in ["edges", "nodes"] {
-            for item in messages[list].as_array_mut().expect("list") {
-                let node = if list == "edges" { &mut item["node"] } else { item };
-                let conversation = node.as_object_mut().expect("node").remove("conversation");
-                assert_eq!(conversation.expect("conversation")["id"], talk.as_str());
+                 pageInfo {{ hasPreviousPage }} nodes {{ b: body ...M {extra} }} }} }}"
+            );
+            let whole = agree(&app, &Who::User(&owner), "query($id: ID!)", &selection, "fragment M on Message { author createdAt }", json!({ "id": talk })).await;
+            let messages = &whole["data"]["conversation"]["messages"];
+            let nodes = &messages["nodes"];
+            assert_eq!(nodes[0]["b"], "Quotes \" and \\ back\nslash, tab\t, é, 日本, 🙂, </script>");
+            assert_eq!(nodes[2]["b"], "line\u{2028}separator \u{7f}");
+            let edge = &messages["edges"][1];
+            assert_eq!(edge["__typename"], "MessageEdge");
+            assert_eq!(edge["node"]["__typename"], "Message");
+            assert_eq!(edge["node"]["authorId"], owner.user_id.as_str());
+            assert_eq!(messages["edges"][0]["node"]["authorId"], Value::Null);
+            if !extra.is_empty() {
+                assert_eq!(nodes[1]["conversation"]["id"], talk.as_str());
+                assert_eq!(edge["node"]["conversation"]["status"], "OPEN");
             }
         }
-        assert_eq!(
-            serde_json::to_string(&whole).expect("json"),
-            serde_json::to_string(&by_field).expect("json")
-        );
-        let nodes = &whole["conversation"]["messages"]["nodes"];
-        assert_eq!(nodes[0]["b"], "Quotes \" and \\ back\nslash, tab\t, é, 日本, 🙂, </script>");
-        assert_eq!(nodes[2]["b"], "line\u{2028}separator \u{7f}");
-        let edge = &whole["conversation"]["messages"]["edges"][1];
-        assert_eq!(edge["__typename"], "MessageEdge");
-        assert_eq!(edge["node"]["__typename"], "Message");
-        assert_eq!(edge["node"]["authorId"], owner.user_id.as_str());
-        assert_eq!(whole["conversation"]["messages"]["edges"][0]["node"]["authorId"], Value::Null);
 
         // One response key selected twice, aliases and fragments: merged, in order.
         let merged = app
@@ -309,6 +363,125 @@ on_both_databases! {
             assert_eq!(refused.code(), Some("FORBIDDEN"), "{read}");
             assert!(!refused.body.to_string().contains("Plain reply"), "{}", refused.body);
         }
+    }
+
+    async fn a_dashboard_page_written_whole_answers_as_field_by_field(app) {
+        // Pages of contacts and conversations write their plain fields straight to JSON
+        // and resolve the others (`graphql::plain`). Whether everything succeeds, a field
+        // is refused on some rows, a plain field is refused for the request, or a field
+        // fails three pages down, the answer is the one given field by field.
+        let owner = app.sign_up("ann", "acme").await;
+        let member = app.join(&owner, "bob", "MEMBER").await;
+        let created = app
+            .as_user(&owner, "mutation { createContact(input: { name: \"Dana \\\"D\\\" Doe\", email: \"dana@customer.example.com\", notes: \"owner's notes\", externalId: \"crm-1\", tags: [\"vip\", \"lead\"], attributes: { plan: \"gold\" } }) { id } }", json!({}))
+            .await
+            .ok();
+        let dana = created["createContact"]["id"].as_str().expect("id").to_owned();
+        let eve = app.create_contact(&member, "Eve", "eve@customer.example.com").await;
+        app.create_contact(&owner, "Finn, no conversations", "finn@customer.example.com").await;
+        for (contact, channel) in [(&dana, "SMS"), (&dana, "WEB_CHAT"), (&eve, "EMAIL")] {
+            let talk = start(&app, &owner, contact, channel).await;
+            post(&app, &owner, &talk, "CONTACT", "Hi \"there\",\nsecond line").await;
+            post(&app, &owner, &talk, "AGENT", "Hello, 日本 🙂").await;
+        }
+        let dashboard = "contacts(first: 10) { totalCount pageInfo { hasNextPage endCursor } \
+            edges { __typename cursor node { __typename id name email phone ownerId externalId createdAt updatedAt \
+            notes attributes tags owner { name } \
+            conversations(first: 2) { totalCount edges { node { id channel status contactId assigneeId summary \
+            createdAt updatedAt closedAt lastMessageAt messages(last: 5) { edges { cursor node { author body createdAt } } } } } \
+            nodes { i: id ...C } } } } nodes { id name ...K } }";
+        let fragments = "fragment C on Conversation { status lastMessageAt } fragment K on Contact { tags phone }";
+        let answer = agree(&app, &Who::User(&owner), "query", dashboard, fragments, json!({})).await;
+        let edges = answer["data"]["contacts"]["edges"].as_array().expect("edges");
+        assert_eq!(edges.len(), 3);
+        let dana_row = edges.iter().find(|edge| edge["node"]["id"] == dana.as_str()).expect("dana");
+        assert_eq!(dana_row["node"]["name"], "Dana \"D\" Doe");
+        assert_eq!(dana_row["node"]["tags"], json!(["lead", "vip"]));
+        assert_eq!(dana_row["node"]["attributes"], json!({ "plan": "gold" }));
+        assert_eq!(dana_row["node"]["owner"]["name"], "ann");
+        let talks = &dana_row["node"]["conversations"];
+        assert_eq!(talks["totalCount"], 2);
+        assert_eq!(talks["edges"][0]["node"]["messages"]["edges"][0]["node"]["body"], "Hi \"there\",\nsecond line");
+        assert_eq!(talks["nodes"][1].as_object().expect("node").keys().collect::<Vec<_>>(), ["i", "status", "lastMessageAt"]);
+        assert_eq!(edges[0]["node"].as_object().expect("node").keys().next().map(String::as_str), Some("__typename"));
+
+        // A member reads the notes of their own contacts only: refused on the others'
+        // rows, with a path each, and `null` in their place.
+        let answer = agree(&app, &Who::User(&member), "query", dashboard, fragments, json!({})).await;
+        let edges = answer["data"]["contacts"]["edges"].as_array().expect("edges");
+        let refused = answer["errors"].as_array().expect("errors");
+        assert_eq!(refused.len(), 2, "{answer}");
+        for error in refused {
+            assert_eq!(error["extensions"]["code"], "FORBIDDEN");
+            let path = error["path"].as_array().expect("path");
+            assert_eq!(path.last(), Some(&json!("notes")));
+            let row = path[2].as_u64().expect("index") as usize;
+            assert_ne!(edges[row]["node"]["id"], eve.as_str());
+        }
+        for edge in edges {
+            assert!(edge["node"].as_object().expect("node").contains_key("notes"));
+            assert!(edge["node"]["notes"].is_null());
+            assert!(edge["node"]["name"].is_string());
+        }
+        assert!(!answer.to_string().contains("owner's notes"));
+
+        // A key without contacts:read_pii: `email` is refused for the request (the page
+        // is answered field by field), `conversations` without conversations:read on
+        // every row, and a message's body three pages down.
+        let (_, names) = app.create_api_key(&owner, "names", &["CONTACTS_READ"]).await;
+        let answer = agree(&app, &Who::Key(&names), "query", "contacts { edges { node { id name email conversations { totalCount } } } }", "", json!({})).await;
+        assert_eq!(answer["errors"][0]["extensions"]["code"], "FORBIDDEN");
+        let answer = agree(&app, &Who::Key(&names), "query", "contacts { nodes { id name tags conversations { totalCount } } }", "", json!({})).await;
+        assert_eq!(answer["errors"].as_array().expect("errors").len(), 3);
+        assert_eq!(answer["data"]["contacts"]["nodes"][0]["conversations"], Value::Null);
+        let (_, no_pii) = app.create_api_key(&owner, "no pii", &["CONTACTS_READ", "CONVERSATIONS_READ"]).await;
+        let deep = "contacts(first: 5) { edges { node { name conversations(first: 2) { edges { node { status messages(first: 2) { nodes { author body } } } } } } } }";
+        let answer = agree(&app, &Who::Key(&no_pii), "query", deep, "", json!({})).await;
+        assert_eq!(answer["errors"][0]["extensions"]["code"], "FORBIDDEN");
+        assert!(!answer.to_string().contains("Hello, 日本"));
+        let rows = answer["data"]["contacts"]["edges"].as_array().expect("edges");
+        let message = rows
+            .iter()
+            .find_map(|row| row["node"]["conversations"]["edges"][0]["node"]["messages"]["nodes"].get(0))
+            .expect("a message");
+        assert_eq!(message["author"], "CONTACT");
+        assert_eq!(message["body"], Value::Null);
+    }
+
+    async fn times_of_every_row_of_a_page_read_back_as_stored(app) {
+        // A page's rows after the first are read by position, a PostgreSQL time from its
+        // binary form by arithmetic (`tenant::decode`): before and after that format's
+        // epoch (2000-01-01), with and without fractions, every row reads as stored.
+        let owner = app.sign_up("ann", "acme").await;
+        let dana = app.create_contact(&owner, "Dana", "dana@customer.example.com").await;
+        let talk = start(&app, &owner, &dana, "SMS").await;
+        let stamps = [
+            "1969-07-20T20:17:40+00:00",
+            "1970-01-01T00:00:00.000001+00:00",
+            "1999-12-31T23:59:59.500+00:00",
+            "2000-01-01T00:00:00+00:00",
+            "2026-12-02T18:30:05.123456+00:00",
+            "2100-02-28T23:59:59.999999+00:00",
+        ];
+        for (index, stamp) in stamps.iter().enumerate() {
+            post(&app, &owner, &talk, "CONTACT", &format!("message {index}")).await;
+            let time = chrono::DateTime::parse_from_rfc3339(stamp).expect("time").with_timezone(&chrono::Utc);
+            app.execute_with("UPDATE message SET created_at = $1 WHERE body = $2", vec![time.into(), format!("message {index}").into()]).await;
+        }
+        let data = app
+            .as_user(&owner, "query($id: ID!) { conversation(id: $id) { messages(first: 10) { nodes { body createdAt } } } }", json!({ "id": talk }))
+            .await
+            .ok();
+        let mut read: Vec<(String, String)> = data["conversation"]["messages"]["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .map(|node| (node["body"].as_str().expect("body").to_owned(), node["createdAt"].as_str().expect("time").to_owned()))
+            .collect();
+        read.sort();
+        let expected: Vec<(String, String)> =
+            stamps.iter().enumerate().map(|(index, stamp)| (format!("message {index}"), (*stamp).to_owned())).collect();
+        assert_eq!(read, expected);
     }
 
     async fn contacts_carry_tags_external_ids_and_attributes(app) {
