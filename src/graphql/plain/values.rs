@@ -38,33 +38,33 @@ impl Plain for DateTime<Utc> {
             write_str(out, &self.to_rfc3339());
             return;
         }
-        let digits = |out: &mut Vec<u8>, value: u32, width: u32| {
-            for place in (0..width).rev() {
-                out.push(b'0' + (value / 10u32.pow(place) % 10) as u8);
+        // Filled in place, digits from the right by constant divisions.
+        let mut text = *b"\"0000-00-00T00:00:00.000000000";
+        let mut put = |end: usize, mut value: u32, width: usize| {
+            for at in (end - width..end).rev() {
+                text[at] = b'0' + (value % 10) as u8;
+                value /= 10;
             }
         };
-        out.push(b'"');
-        digits(out, year.unsigned_abs(), 4);
-        out.push(b'-');
-        digits(out, date.month(), 2);
-        out.push(b'-');
-        digits(out, date.day(), 2);
-        out.push(b'T');
-        digits(out, time.hour(), 2);
-        out.push(b':');
-        digits(out, time.minute(), 2);
-        out.push(b':');
-        digits(out, time.second(), 2);
-        if nanos != 0 {
-            out.push(b'.');
-            if nanos % 1_000_000 == 0 {
-                digits(out, nanos / 1_000_000, 3);
-            } else if nanos % 1_000 == 0 {
-                digits(out, nanos / 1_000, 6);
-            } else {
-                digits(out, nanos, 9);
-            }
-        }
+        put(5, year.unsigned_abs(), 4);
+        put(8, date.month(), 2);
+        put(11, date.day(), 2);
+        put(14, time.hour(), 2);
+        put(17, time.minute(), 2);
+        put(20, time.second(), 2);
+        let end = if nanos == 0 {
+            20
+        } else if nanos % 1_000_000 == 0 {
+            put(24, nanos / 1_000_000, 3);
+            24
+        } else if nanos % 1_000 == 0 {
+            put(27, nanos / 1_000, 6);
+            27
+        } else {
+            put(30, nanos, 9);
+            30
+        };
+        out.extend_from_slice(&text[..end]);
         out.extend_from_slice(b"+00:00\"");
     }
 }
