@@ -144,6 +144,11 @@ pub(super) async fn edges<Node: PageNode, C: async_graphql::connection::CursorTy
         let shape = node_shapes.get(*position)?.as_ref()?;
         Some((*field, shape, plan))
     });
+    // One field of a document answers nodes of one type; should another type ever come
+    // under it (a fragment on an interface), that page is answered field by field.
+    if node.is_some_and(|(_, shape, plan)| plan.type_name != shape.type_name) {
+        return None;
+    }
     let resolved = match node {
         Some((field, shape, plan)) if !plan.resolved.is_empty() => {
             written::resolve_all(ctx, edges, |index, node| async move {
@@ -179,6 +184,9 @@ pub(super) async fn nodes<Node: PageNode, C>(
     })
     .await?;
     let plan = &*plan;
+    if plan.type_name != shape.type_name {
+        return None;
+    }
     let resolved = if plan.resolved.is_empty() {
         written::Resolved::nothing()
     } else {
